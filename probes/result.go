@@ -1,0 +1,72 @@
+package probes
+
+import "time"
+
+// Outcome is how a probe run ended.
+type Outcome string
+
+// Outcomes of a run.
+const (
+	OutcomeOK       Outcome = "ok"
+	OutcomeDegraded Outcome = "degraded" // every step passed, but slower than the latency threshold
+	OutcomeFailed   Outcome = "failed"
+)
+
+// ErrorClass says what kind of failure stopped a run.
+type ErrorClass string
+
+// Error classes of a failed run.
+const (
+	ClassNone          ErrorClass = ""
+	ClassDNS           ErrorClass = "dns"
+	ClassConnect       ErrorClass = "connect"
+	ClassTLS           ErrorClass = "tls"
+	ClassTimeout       ErrorClass = "timeout"
+	ClassHTTPStatus    ErrorClass = "http_status"
+	ClassAssertion     ErrorClass = "assertion"
+	ClassExtraction    ErrorClass = "extraction"
+	ClassTOTPRejected  ErrorClass = "totp_rejected"
+	ClassSecurityCheck ErrorClass = "security_check"
+)
+
+// Signal is evidence that something is wrong with the target's security,
+// as opposed to its availability. Any signal makes an incident a security incident.
+type Signal string
+
+// Security signals a run can raise.
+const (
+	SignalTLSInvalid             Signal = "tls_invalid"              // bad chain, hostname, expired, or protocol below TLS 1.2
+	SignalWrongPasswordAccepted  Signal = "wrong_password_accepted"  // a wrong password let the probe in
+	SignalWrongCodeAccepted      Signal = "wrong_code_accepted"      // a wrong TOTP code was accepted
+	SignalReplayedCodeAccepted   Signal = "replayed_code_accepted"   // the same TOTP code was accepted twice
+	SignalSecondStepSkipped      Signal = "second_step_skipped"      // login completed without the second step
+	SignalProtectedPageReachable Signal = "protected_page_reachable" // a protected page answered without a full login
+	SignalCookieFlagsWeak        Signal = "cookie_flags_weak"        // session cookie lacks Secure (over HTTPS) or HttpOnly
+)
+
+// Result is the record of one run of one probe at one location.
+type Result struct {
+	Probe      string        `json:"probe"`
+	Location   string        `json:"location"`
+	Start      time.Time     `json:"start"` // UTC
+	Duration   time.Duration `json:"duration"`
+	Outcome    Outcome       `json:"outcome"`
+	FailedStep string        `json:"failed_step,omitempty"` // name of the step that failed; "" when none did
+	FailedIdx  int           `json:"failed_index"`          // index of that step, -1 when none did
+	Class      ErrorClass    `json:"error_class,omitempty"`
+	Message    string        `json:"message,omitempty"` // redacted: never holds a secret
+	Signals    []Signal      `json:"signals,omitempty"`
+	Steps      []StepResult  `json:"steps"`
+}
+
+// StepResult is what one step of a run did.
+type StepResult struct {
+	Name    string        `json:"name"`
+	Status  int           `json:"status"` // HTTP status, 0 when there was no response
+	Latency time.Duration `json:"latency"`
+	Bytes   int64         `json:"bytes"`
+	OK      bool          `json:"ok"`
+}
+
+// Failed reports whether the run failed.
+func (r Result) Failed() bool { return r.Outcome == OutcomeFailed }
