@@ -1,0 +1,658 @@
+// Package probes runs synthetic probes that walk a whole login path (password,
+// two-step code, remembered device, recovery code) as a real browser would,
+// and says which step broke and how.
+//
+// A probe is configuration: a named sequence of HTTP steps sharing a cookie
+// jar, with assertions, extractions into variables, and templates
+// ({{ .csrf }}, {{ totp .seed }}). [Check] validates probes at their YAML
+// paths; [Compile] turns one into a [Plan]; a [Runner] runs a plan and returns
+// a [Result]; a [Scheduler] runs every plan once per interval per location
+// across replicas and hands results to a [Store] and to a callback.
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/candorhq/candor/internal/config"
+	"github.com/goccy/go-yaml"
+)
+
+// DefaultLocation is the location of a replica whose configuration names none.
+const DefaultLocation = "local"
+
+// Defaults of a probe.
+const (
+	DefaultInterval     = time.Minute
+	DefaultStepTimeout  = 10 * time.Second
+	DefaultMaxBody      = 1 << 20 // bytes read from a response; the rest is ignored
+	DefaultMaxRedirects = 10
+	DefaultWarnDays     = 21
+	DefaultCriticalDays = 7
+)
+
+// Probe is one synthetic probe as written under "probes:" in the configuration.
+type Probe struct {
+	Name string `yaml:"name"`
+	// Target is the base URL; a step URL that starts with "/" is relative to it.
+	Target string `yaml:"target"`
+	// Interval between runs (default 1m), Timeout of a whole run (default the
+	// interval), Jitter: up to this much random delay, per replica, after each tick.
+	Interval config.Duration `yaml:"interval"`
+	Timeout  config.Duration `yaml:"timeout"`
+	Jitter   config.Duration `yaml:"jitter"`
+	// DegradedAfter: a run whose steps take longer than this in total is
+	// "degraded" (0: never).
+	DegradedAfter config.Duration `yaml:"degraded_after"`
+	// Locations that run this probe; empty means every location.
+	Locations []string `yaml:"locations"`
+	// Vars are plain variables; Secrets are variables that never appear in
+	// results, messages or logs.
+	Vars    map[string]string        `yaml:"vars"`
+	Secrets map[string]config.Secret `yaml:"secrets"`
+	// MaxBodyBytes caps what is read of each response (default 1 MiB).
+	MaxBodyBytes int64      `yaml:"max_body_bytes"`
+	TLS          TLSOptions `yaml:"tls"`
+	Steps        []Step     `yaml:"steps"`
+}
+
+// TLSOptions configures the TLS check run before the steps of an HTTPS target.
+type TLSOptions struct {
+	Skip         bool `yaml:"skip"`
+	WarnDays     int  `yaml:"warn_days"`     // degraded below this many days to expiry (default 21)
+	CriticalDays int  `yaml:"critical_days"` // failed below this many days (default 7)
+}
+
+// Step is one HTTP request of a probe.
+type Step struct {
+	Name   string `yaml:"name"`
+	Method string `yaml:"method"` // default GET, or POST when a form or JSON body is given
+	URL    string `yaml:"url"`
+	// Headers, Form values and JSON strings are templates.
+	Headers map[string]string `yaml:"headers"`
+	Form    map[string]string `yaml:"form"`
+	JSON    any               `yaml:"json"`
+	// Let sets variables before the request (e.g. a TOTP code to reuse later).
+	Let map[string]string `yaml:"let"`
+	// NewSession starts this step with an empty cookie jar.
+	NewSession bool `yaml:"new_session"`
+	// FollowRedirects (default true) up to MaxRedirects (default 10).
+	FollowRedirects *bool           `yaml:"follow_redirects"`
+	MaxRedirects    int             `yaml:"max_redirects"`
+	Timeout         config.Duration `yaml:"timeout"` // default 10s
+	Expect          []Expect        `yaml:"expect"`
+	Extract         []Extract       `yaml:"extract"`
+}
+
+// Expect is one assertion on a step's response. Exactly one of Status, Body,
+// URL, Header and Cookie is given. Without any Status assertion a step
+// expects a status below 400.
+//
+// A failing assertion with a Signal is a security finding (class
+// security_check) rather than an availability failure — unless the response
+// was a server error, which says nothing about security.
+type Expect struct {
+	Status Statuses     `yaml:"status"`
+	Body   *Match       `yaml:"body"`
+	URL    *Match       `yaml:"url"`
+	Header *Match       `yaml:"header"`
+	Cookie *CookieMatch `yaml:"cookie"`
+	Signal Signal       `yaml:"signal"`
+}
+
+// Match tests a text: the body (or the value at JSON path JSON in it), the
+// final URL (Path compares its path), or the header Name.
+type Match struct {
+	Name        string  `yaml:"name"`
+	JSON        string  `yaml:"json"`
+	Path        string  `yaml:"path"`
+	Equals      *string `yaml:"equals"`
+	Contains    string  `yaml:"contains"`
+	NotContains string  `yaml:"not_contains"`
+	Regex       string  `yaml:"regex"`
+	Present     *bool   `yaml:"present"`
+}
+
+// CookieMatch tests a cookie set (Set-Cookie) by any response of the step,
+// redirects included. Secure is only checked over HTTPS.
+type CookieMatch struct {
+	Name        string          `yaml:"name"`
+	Present     *bool           `yaml:"present"`
+	Secure      *bool           `yaml:"secure"`
+	HTTPOnly    *bool           `yaml:"http_only"`
+	MaxLifetime config.Duration `yaml:"max_lifetime"`
+}
+
+// Extract stores a value from the response in variable Var. Exactly one
+// source is given: Regex (the first group, or the whole match), FormField
+// (an input's value), CSS (Attr of the first match, or its text), JSON (a
+// path), Header or Cookie.
+type Extract struct {
+	Var       string `yaml:"var"`
+	Regex     string `yaml:"regex"`
+	FormField string `yaml:"form_field"`
+	CSS       string `yaml:"css"`
+	Attr      string `yaml:"attr"`
+	JSON      string `yaml:"json"`
+	Header    string `yaml:"header"`
+	Cookie    string `yaml:"cookie"`
+}
+
+// Statuses is one status code or a list of them.
+type Statuses []int
+
+// UnmarshalYAML implements yaml.BytesUnmarshaler.
+func (s *Statuses) UnmarshalYAML(b []byte) error {
+	var one int
+	if err := yaml.Unmarshal(b, &one); err == nil {
+		*s = Statuses{one}
+		return nil
+	}
+	var many []int
+	if err := yaml.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("status is a number such as 200 or a list such as [200, 302]")
+	}
+	*s = many
+	return nil
+}
+
+var knownSignals = []Signal{
+	SignalTLSInvalid, SignalWrongPasswordAccepted, SignalWrongCodeAccepted,
+	SignalReplayedCodeAccepted, SignalSecondStepSkipped, SignalProtectedPageReachable,
+	SignalCookieFlagsWeak,
+}
+
+// builtinVars are variables every template may use.
+var builtinVars = []string{"target", "location"}
+
+// Check reports every problem with ps at its YAML path (path is where the
+// list is, e.g. "$.probes"): undefined variables, unknown template
+// functions, bad regexes, JSON paths and CSS selectors, missing secrets,
+// duplicate names. Decode ps with c.Decode(path, &ps) first; secrets that
+// could not be resolved were reported then.
+func Check(c *config.Checker, path string, ps []Probe) {
+	seen := map[string]string{}
+	for i, p := range ps {
+		pp := fmt.Sprintf("%s[%d]", path, i)
+		if p.Name != "" {
+			if first, dup := seen[p.Name]; dup {
+				c.Errorf(pp+".name", "duplicate probe name %q (first used at %s)", p.Name, first)
+			} else {
+				seen[p.Name] = pp
+			}
+		}
+		_, problems := compile(p)
+		for _, pr := range problems {
+			c.Errorf(pp+pr.path, "%s", pr.msg)
+		}
+	}
+}
+
+// Compile checks p and prepares it to run. The error lists every problem.
+func Compile(p Probe) (*Plan, error) {
+	plan, problems := compile(p)
+	if len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, pr := range problems {
+			msgs[i] = fmt.Sprintf("probe %q: %s: %s", p.Name, strings.TrimPrefix(pr.path, "."), pr.msg)
+		}
+		return nil, fmt.Errorf("%s", strings.Join(msgs, "; "))
+	}
+	return plan, nil
+}
+
+type problem struct{ path, msg string }
+
+// Plan is a compiled probe, ready to run many times, concurrently.
+type Plan struct {
+	Probe    Probe
+	target   *url.URL
+	steps    []stepPlan
+	base     map[string]string // target, location (filled per run), vars, secrets
+	secrets  []string          // values to redact, longest first
+	interval time.Duration
+	timeout  time.Duration
+	maxBody  int64
+}
+
+// Name returns the probe's name.
+func (p *Plan) Name() string { return p.Probe.Name }
+
+// Interval returns the time between runs.
+func (p *Plan) Interval() time.Duration { return p.interval }
+
+// Timeout returns the limit on one run.
+func (p *Plan) Timeout() time.Duration { return p.timeout }
+
+// RunsAt reports whether the probe runs at location.
+func (p *Plan) RunsAt(location string) bool {
+	return len(p.Probe.Locations) == 0 || slices.Contains(p.Probe.Locations, location)
+}
+
+type kv struct {
+	key string
+	val tmpl
+}
+
+type stepPlan struct {
+	Step
+	method   string
+	url      tmpl
+	headers  []kv
+	form     []kv
+	json     any // the JSON body with tmpl at its string leaves
+	let      []kv
+	follow   bool
+	maxRedir int
+	timeout  time.Duration
+	expects  []expectPlan
+	extracts []extractPlan
+	usesHTML bool
+	usesJSON bool
+}
+
+type expectPlan struct {
+	Expect
+	equals, contains, notContains tmpl
+	hasEquals                     bool
+	re                            *regexp.Regexp
+	json                          jsonPath
+}
+
+type extractPlan struct {
+	Extract
+	re   *regexp.Regexp
+	sel  selector
+	json jsonPath
+}
+
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// compile checks p and builds its plan; problems carry paths relative to the probe.
+func compile(p Probe) (*Plan, []problem) {
+	var probs []problem
+	bad := func(path, format string, args ...any) {
+		probs = append(probs, problem{path, fmt.Sprintf(format, args...)})
+	}
+	plan := &Plan{
+		Probe:    p,
+		base:     map[string]string{},
+		interval: p.Interval.Or(DefaultInterval),
+		maxBody:  p.MaxBodyBytes,
+	}
+	plan.timeout = p.Timeout.Or(plan.interval)
+	if plan.maxBody <= 0 {
+		plan.maxBody = DefaultMaxBody
+	}
+	if p.Name == "" {
+		bad(".name", "a probe needs a name")
+	} else if strings.ContainsAny(p.Name, " /\t\n") {
+		bad(".name", "probe name %q must not contain spaces or slashes (it is used on the command line)", p.Name)
+	}
+	if plan.interval < time.Second {
+		bad(".interval", "the interval must be at least 1s")
+	}
+	if plan.timeout > plan.interval {
+		bad(".timeout", "the timeout (%s) must not exceed the interval (%s), or runs would overlap", plan.timeout, plan.interval)
+	}
+	if p.Jitter.D >= plan.interval {
+		bad(".jitter", "the jitter (%s) must be shorter than the interval (%s)", p.Jitter.D, plan.interval)
+	}
+	if p.MaxBodyBytes < 0 {
+		bad(".max_body_bytes", "max_body_bytes must be positive")
+	}
+	if p.TLS.WarnDays < 0 || p.TLS.CriticalDays < 0 {
+		bad(".tls", "warn_days and critical_days must be positive")
+	}
+	for i, l := range p.Locations {
+		if l == "" {
+			bad(fmt.Sprintf(".locations[%d]", i), "a location needs a name")
+		}
+	}
+	if p.Target != "" {
+		u, err := url.Parse(p.Target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(".target", "target %q must be an absolute http:// or https:// URL", p.Target)
+		} else {
+			plan.target = u
+			plan.base["target"] = strings.TrimSuffix(p.Target, "/")
+		}
+	}
+
+	// Variables defined so far, and which of them are secrets.
+	defined := map[string]bool{}
+	secret := map[string]bool{}
+	for _, b := range builtinVars {
+		defined[b] = true
+	}
+	for _, k := range sortedKeys(p.Vars) {
+		if !validName(k) {
+			bad(".vars."+k, "%q is not a variable name: use letters, digits and _", k)
+		}
+		if defined[k] {
+			bad(".vars."+k, "variable %q is built in; choose another name", k)
+		}
+		defined[k] = true
+		plan.base[k] = p.Vars[k]
+	}
+	for _, k := range sortedKeys(p.Secrets) {
+		if !validName(k) {
+			bad(".secrets."+k, "%q is not a variable name: use letters, digits and _", k)
+		}
+		if defined[k] {
+			bad(".secrets."+k, "%q is defined twice (vars and secrets share one namespace)", k)
+		}
+		defined[k] = true
+		secret[k] = true
+		s := p.Secrets[k]
+		if !s.IsSet() {
+			bad(".secrets."+k, "secret %q has no value: write ${ENV_VAR} or file:/path", k)
+		}
+		plan.base[k] = s.Reveal()
+		if v := s.Reveal(); v != "" {
+			plan.secrets = append(plan.secrets, v)
+		}
+	}
+	sort.Slice(plan.secrets, func(i, j int) bool { return len(plan.secrets[i]) > len(plan.secrets[j]) })
+
+	// tpl parses a template at path and checks its variables against defined.
+	tpl := func(path, s string) tmpl {
+		t, err := parseTemplate(s)
+		if err != nil {
+			bad(path, "%v", err)
+			return tmpl{raw: s}
+		}
+		for _, v := range t.vars() {
+			if !defined[v] {
+				bad(path, "variable .%s is not defined here: define it under vars, secrets, let, or extract it in an earlier step", v)
+			}
+		}
+		for _, v := range t.totpSeeds() {
+			if defined[v] && !secret[v] {
+				bad(path, "the TOTP seed .%s must be a secret (under secrets:), not a plain variable", v)
+			} else if secret[v] && p.Secrets[v].IsSet() && p.Secrets[v].Reveal() != "" && !validSeed(p.Secrets[v].Reveal()) {
+				bad(path, "the TOTP seed .%s is not valid base32 (the text an authenticator app is given)", v)
+			}
+		}
+		return t
+	}
+
+	if len(p.Steps) == 0 {
+		bad(".steps", "a probe needs at least one step")
+	}
+	stepNames := map[string]bool{}
+	for i, s := range p.Steps {
+		sp := fmt.Sprintf(".steps[%d]", i)
+		st := stepPlan{Step: s, follow: s.FollowRedirects == nil || *s.FollowRedirects}
+		if s.Name == "" {
+			st.Name = fmt.Sprintf("step %d", i+1)
+		} else if stepNames[s.Name] {
+			bad(sp+".name", "duplicate step name %q", s.Name)
+		}
+		stepNames[st.Name] = true
+
+		for _, k := range sortedKeys(s.Let) {
+			st.let = append(st.let, kv{k, tpl(sp+".let."+k, s.Let[k])})
+		}
+		for _, k := range sortedKeys(s.Let) {
+			if !validName(k) {
+				bad(sp+".let."+k, "%q is not a variable name: use letters, digits and _", k)
+			}
+			if secret[k] || slices.Contains(builtinVars, k) {
+				bad(sp+".let."+k, "%q is a secret or built-in variable and cannot be set", k)
+			}
+			defined[k] = true
+		}
+
+		if s.URL == "" {
+			bad(sp, "a step needs a url")
+		} else {
+			st.url = tpl(sp+".url", s.URL)
+			if st.url.parts == nil {
+				if strings.HasPrefix(s.URL, "/") {
+					if p.Target == "" {
+						bad(sp+".url", "url %q is relative: give the probe a target", s.URL)
+					}
+				} else if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					bad(sp+".url", "url %q must be absolute (http:// or https://) or start with / (relative to the target)", s.URL)
+				}
+			}
+		}
+		for _, k := range sortedKeys(s.Headers) {
+			st.headers = append(st.headers, kv{k, tpl(sp+".headers."+k, s.Headers[k])})
+		}
+		for _, k := range sortedKeys(s.Form) {
+			st.form = append(st.form, kv{k, tpl(sp+".form."+k, s.Form[k])})
+		}
+		if s.Form != nil && s.JSON != nil {
+			bad(sp, "a step sends a form or a JSON body, not both")
+		}
+		if s.JSON != nil {
+			st.json = jsonTemplate(sp+".json", s.JSON, tpl)
+		}
+		st.method = strings.ToUpper(s.Method)
+		if st.method == "" {
+			st.method = http.MethodGet
+			if s.Form != nil || s.JSON != nil {
+				st.method = http.MethodPost
+			}
+		} else if !slices.Contains(methods, st.method) {
+			bad(sp+".method", "unknown method %q", s.Method)
+		}
+		st.maxRedir = s.MaxRedirects
+		if st.maxRedir == 0 {
+			st.maxRedir = DefaultMaxRedirects
+		} else if st.maxRedir < 0 {
+			bad(sp+".max_redirects", "max_redirects must be positive")
+		}
+		st.timeout = s.Timeout.Or(DefaultStepTimeout)
+		if st.timeout > plan.timeout {
+			st.timeout = plan.timeout
+		}
+
+		for j, e := range s.Expect {
+			ep := fmt.Sprintf("%s.expect[%d]", sp, j)
+			st.expects = append(st.expects, compileExpect(ep, e, tpl, bad, &st))
+		}
+		for j, x := range s.Extract {
+			xp := fmt.Sprintf("%s.extract[%d]", sp, j)
+			xpl := compileExtract(xp, x, bad, &st)
+			if x.Var != "" {
+				if !validName(x.Var) {
+					bad(xp+".var", "%q is not a variable name: use letters, digits and _", x.Var)
+				} else if secret[x.Var] || slices.Contains(builtinVars, x.Var) {
+					bad(xp+".var", "%q is a secret or built-in variable and cannot be set", x.Var)
+				}
+				defined[x.Var] = true
+			}
+			st.extracts = append(st.extracts, xpl)
+		}
+		plan.steps = append(plan.steps, st)
+	}
+	return plan, probs
+}
+
+// jsonTemplate copies a decoded JSON body, parsing every string as a template.
+func jsonTemplate(path string, v any, tpl func(string, string) tmpl) any {
+	switch c := v.(type) {
+	case string:
+		return tpl(path, c)
+	case map[string]any:
+		out := make(map[string]any, len(c))
+		for _, k := range sortedKeys(c) {
+			out[k] = jsonTemplate(path+"."+k, c[k], tpl)
+		}
+		return out
+	case []any:
+		out := make([]any, len(c))
+		for i, e := range c {
+			out[i] = jsonTemplate(fmt.Sprintf("%s[%d]", path, i), e, tpl)
+		}
+		return out
+	}
+	return v
+}
+
+func compileExpect(ep string, e Expect, tpl func(string, string) tmpl, bad func(string, string, ...any), st *stepPlan) expectPlan {
+	xp := expectPlan{Expect: e}
+	n := 0
+	if e.Status != nil {
+		n++
+		if len(e.Status) == 0 {
+			bad(ep+".status", "status needs at least one code")
+		}
+		for _, code := range e.Status {
+			if code < 100 || code > 599 {
+				bad(ep+".status", "%d is not an HTTP status code", code)
+			}
+		}
+	}
+	var m *Match
+	for _, x := range []*Match{e.Body, e.URL, e.Header} {
+		if x != nil {
+			n++
+			m = x
+		}
+	}
+	if e.Cookie != nil {
+		n++
+		if e.Cookie.Name == "" {
+			bad(ep+".cookie", "a cookie assertion needs the cookie's name")
+		}
+		if e.Cookie.Present == nil && e.Cookie.Secure == nil && e.Cookie.HTTPOnly == nil && e.Cookie.MaxLifetime.D == 0 {
+			bad(ep+".cookie", "say what to check: present, secure, http_only or max_lifetime")
+		}
+	}
+	if n != 1 {
+		bad(ep, "an assertion checks exactly one of status, body, url, header or cookie (found %d)", n)
+	}
+	if e.Signal != "" && !slices.Contains(knownSignals, e.Signal) {
+		bad(ep+".signal", "unknown signal %q", e.Signal)
+	}
+	if m == nil {
+		return xp
+	}
+	mp := ep + ".body"
+	switch m {
+	case e.URL:
+		mp = ep + ".url"
+		if m.Name != "" || m.JSON != "" {
+			bad(mp, "a url assertion takes path, equals, contains, not_contains, regex")
+		}
+	case e.Header:
+		mp = ep + ".header"
+		if m.Name == "" {
+			bad(mp, "a header assertion needs the header's name")
+		}
+		if m.JSON != "" || m.Path != "" {
+			bad(mp, "a header assertion takes name, equals, contains, not_contains, regex or present")
+		}
+	default:
+		if m.Name != "" || m.Path != "" {
+			bad(mp, "a body assertion takes json, equals, contains, not_contains, regex or present")
+		}
+		if m.JSON != "" {
+			st.usesJSON = true
+		}
+	}
+	if m.Path != "" && !strings.HasPrefix(m.Path, "/") {
+		bad(mp+".path", "a URL path starts with /")
+	}
+	if m.Equals == nil && m.Contains == "" && m.NotContains == "" && m.Regex == "" && m.Present == nil && m.Path == "" {
+		bad(mp, "say what to check: equals, contains, not_contains, regex or present")
+	}
+	if m.Equals != nil {
+		xp.hasEquals = true
+		xp.equals = tpl(mp+".equals", *m.Equals)
+	}
+	xp.contains = tpl(mp+".contains", m.Contains)
+	xp.notContains = tpl(mp+".not_contains", m.NotContains)
+	if m.Regex != "" {
+		re, err := regexp.Compile(m.Regex)
+		if err != nil {
+			bad(mp+".regex", "bad regular expression: %v", regexErr(err))
+		}
+		xp.re = re
+	}
+	if m.JSON != "" {
+		jp, err := parseJSONPath(m.JSON)
+		if err != nil {
+			bad(mp+".json", "%v", err)
+		}
+		xp.json = jp
+	}
+	return xp
+}
+
+func regexErr(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s in %q", se.Code, se.Expr)
+	}
+	return err.Error()
+}
+
+func compileExtract(xp string, x Extract, bad func(string, string, ...any), st *stepPlan) extractPlan {
+	pl := extractPlan{Extract: x}
+	if x.Var == "" {
+		bad(xp, "an extraction needs var: the variable to store the value in")
+	}
+	n := 0
+	for _, s := range []string{x.Regex, x.FormField, x.CSS, x.JSON, x.Header, x.Cookie} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		bad(xp, "an extraction reads exactly one of regex, form_field, css, json, header or cookie (found %d)", n)
+	}
+	if x.Attr != "" && x.CSS == "" {
+		bad(xp+".attr", "attr goes with css")
+	}
+	if x.Regex != "" {
+		re, err := regexp.Compile(x.Regex)
+		if err != nil {
+			bad(xp+".regex", "bad regular expression: %v", regexErr(err))
+		} else if re.NumSubexp() > 1 {
+			bad(xp+".regex", "the regular expression has %d groups: use at most one, around the value", re.NumSubexp())
+		}
+		pl.re = re
+	}
+	if x.CSS != "" {
+		sel, err := parseSelector(x.CSS)
+		if err != nil {
+			bad(xp+".css", "%v", err)
+		}
+		pl.sel = sel
+		st.usesHTML = true
+	}
+	if x.FormField != "" {
+		st.usesHTML = true
+	}
+	if x.JSON != "" {
+		jp, err := parseJSONPath(x.JSON)
+		if err != nil {
+			bad(xp+".json", "%v", err)
+		}
+		pl.json = jp
+		st.usesJSON = true
+	}
+	return pl
+}
