@@ -51,12 +51,18 @@ type Result struct {
 	Start      time.Time     `json:"start"` // UTC
 	Duration   time.Duration `json:"duration"`
 	Outcome    Outcome       `json:"outcome"`
-	FailedStep string        `json:"failed_step,omitempty"` // name of the step that failed; "" when none did
-	FailedIdx  int           `json:"failed_index"`          // index of that step, -1 when none did
+	FailedStep string        `json:"failed_step,omitempty"` // name of the step that failed ("tls" for the TLS check); "" when none did
+	FailedIdx  int           `json:"failed_index"`          // index of that step, -1 when none did (or the TLS check did)
 	Class      ErrorClass    `json:"error_class,omitempty"`
 	Message    string        `json:"message,omitempty"` // redacted: never holds a secret
 	Signals    []Signal      `json:"signals,omitempty"`
 	Steps      []StepResult  `json:"steps"`
+
+	// ClockOffset is the target's clock minus ours, estimated from its Date
+	// header when it rejected a valid TOTP code (class totp_rejected); 0 otherwise.
+	ClockOffset time.Duration `json:"clock_offset,omitempty"`
+	// CertNotAfter is when the target's TLS certificate expires (HTTPS targets).
+	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 }
 
 // StepResult is what one step of a run did.
@@ -66,6 +72,8 @@ type StepResult struct {
 	Latency time.Duration `json:"latency"`
 	Bytes   int64         `json:"bytes"`
 	OK      bool          `json:"ok"`
+	Method  string        `json:"method,omitempty"`
+	Path    string        `json:"path,omitempty"` // the request's URL path, without query
 }
 
 // Failed reports whether the run failed.
