@@ -138,6 +138,16 @@ func TestBadTargetsFailWithTheRightClass(t *testing.T) {
 			if err != nil {
 				return
 			}
+			// Read the request first, or the client sees an answer to nothing.
+			buf := make([]byte, 4096)
+			n := 0
+			for !strings.Contains(string(buf[:n]), "\r\n\r\n") && n < len(buf) {
+				k, err := c.Read(buf[n:])
+				if err != nil {
+					break
+				}
+				n += k
+			}
 			_, _ = c.Write([]byte("\x00\x01garbage garbage\r\n\r\n"))
 			_ = c.Close()
 		}
