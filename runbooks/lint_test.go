@@ -1,0 +1,208 @@
+package runbooks
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// good is a valid runbook; the lint cases below break one thing in it.
+const good = `---
+id: ours
+title: Our events queue
+match:
+  probes: [login]
+  steps:
+    - password
+  components: [Login]
+  error_classes: [http_status]
+  classification: non_security
+severity: major
+owner: us
+links:
+  - title: Queue dashboard
+    url: https://grafana.example.com/d/queue
+---
+Summary.
+
+## Steps
+
+1. Check the queue.
+   ` + "```" + `
+   ## not a heading: inside a code block
+   ` + "```" + `
+2. Restart the consumers.
+
+## Template: first_update (non_security)
+
+Since {{utc .StartedAt}}, login fails at the {{.Step}} step.
+We have no indication that this is a security incident.
+
+## Template: resolution (non_security)
+
+Resolved at {{utc .ResolvedAt}} after {{duration .Duration}}.
+{{if .Confirmed}}This was not a security incident.{{end}}
+`
+
+var demoKnown = Known{
+	Probes:     []string{"login", "login-remembered", "login-security"},
+	Steps:      []string{"login_page", "password", "totp", "dashboard"},
+	Components: []string{"Login", "Two-step authentication", "API", "Dashboard"},
+}
+
+func lintOne(t *testing.T, src string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ours.md"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range Lint(dir, demoKnown) {
+		got = append(got, strings.TrimPrefix(p.String(), dir+string(filepath.Separator)))
+	}
+	return got
+}
+
+func TestLintGood(t *testing.T) {
+	if got := lintOne(t, good); len(got) != 0 {
+		t.Fatalf("Lint of a good runbook = %q, want no problems", got)
+	}
+	rb, err := Parse("ours.md", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rb.Steps) != 2 || rb.Steps[0].Text != "Check the queue." || !strings.Contains(rb.Steps[0].Detail, "## not a heading") {
+		t.Errorf("steps = %#v, want two, the first with its code block", rb.Steps)
+	}
+	if len(rb.Templates) != 2 || rb.Templates[0].Line != 27 {
+		t.Errorf("templates = %d, first at line %d; want 2, first at 27", len(rb.Templates), rb.Templates[0].Line)
+	}
+}
+
+func TestLintReportsTheLine(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(string) string
+		want []string // "ours.md:LINE: message" prefixes, in order
+	}{
+		{"unknown key", rep("owner: us\n", "owner: us\ncolour: red\n"),
+			[]string{`ours.md:13: unknown key "colour"`}},
+		{"unknown key in match", rep("  classification: non_security\n", "  classification: non_security\n  locations: [eu]\n"),
+			[]string{`ours.md:11: unknown key "locations"`}},
+		{"missing title and owner", rep("title: Our events queue\n", "", "owner: us\n", ""),
+			[]string{"ours.md:2: title is required", "ours.md:2: owner (the team"}},
+		{"bad severity", rep("severity: major", "severity: sev1"),
+			[]string{`ours.md:11: severity "sev1" is not one of critical, major, minor`}},
+		{"unknown error class in a list", rep("  error_classes: [http_status]\n", "  error_classes:\n    - http_status\n    - http_500\n"),
+			[]string{`ours.md:11: error class "http_500" is not one probes report`}},
+		{"bad classification", rep("classification: non_security", "classification: outage"),
+			[]string{`ours.md:10: classification "outage" is not one of security, non_security, undetermined`}},
+		{"unknown probe, step and component", rep("probes: [login]", "probes: [login, logon]", "    - password\n", "    - password\n    - passwd\n", "components: [Login]", "components: [Logins]"),
+			[]string{`ours.md:5: match.probes: no probe "logon" in the configuration`, `ours.md:8: match.steps: no step "passwd"`, `ours.md:9: match.components: no component "Logins"`}},
+		{"wrong type", rep("probes: [login]", "probes: login"),
+			[]string{"ours.md:5: string was used where sequence is expected"}},
+		{"bad id", rep("id: ours", "id: Our Runbook"),
+			[]string{`ours.md:2: id "Our Runbook" must be lower-case`}},
+		{"empty match", rep("match:\n  probes: [login]\n  steps:\n    - password\n  components: [Login]\n  error_classes: [http_status]\n  classification: non_security\n", "match: {}\n"),
+			[]string{"ours.md:4: match is empty"}},
+		{"bad link", rep("url: https://grafana.example.com/d/queue", "url: grafana.example.com"),
+			[]string{`ours.md:15: link url "grafana.example.com" must start with https://`}},
+		{"yaml syntax error", rep("components: [Login]", "components: [Login"),
+			[]string{"ours.md:"}},
+		{"no front matter", func(s string) string { return strings.TrimPrefix(s, "---\n") },
+			[]string{"ours.md:1: a runbook starts with a line \"---\""}},
+		{"front matter not closed", func(s string) string { return strings.Replace(s, "---\nSummary", "Summary", 1) },
+			[]string{"ours.md:1: the front matter is not closed"}},
+		{"no steps", rep("## Steps\n", "## Checklist\n"),
+			[]string{"ours.md:16: no \"## Steps\" section"}},
+		{"text before the first step", rep("1. Check the queue.\n", "Do these:\n1. Check the queue.\n"),
+			[]string{"ours.md:21: text before the first step"}},
+		{"bad template heading", rep("## Template: first_update (non_security)", "## Template: first update"),
+			[]string{"ours.md:27: a template heading is written"}},
+		{"unknown template name", rep("## Template: first_update (non_security)", "## Template: opening (non_security)"),
+			[]string{`ours.md:27: unknown template "opening"`}},
+		{"unknown template classification", rep("## Template: first_update (non_security)", "## Template: first_update (outage)"),
+			[]string{`ours.md:27: template first_update is for "outage"`}},
+		{"duplicate template", rep("## Template: resolution (non_security)", "## Template: first_update (non_security)"),
+			[]string{"ours.md:32: template first_update (non_security) is already defined at line 27"}},
+		{"template syntax error", rep("{{.Step}} step.", "{{.Step step."),
+			[]string{"ours.md:29: template first_update (non_security): "}},
+		{"unknown function", rep("{{utc .StartedAt}}", "{{utcc .StartedAt}}"),
+			[]string{`ours.md:29: template first_update (non_security): function "utcc" not defined`}},
+		{"unknown field", rep("{{.Step}} step.", "{{.FailingStep}} step."),
+			[]string{"ours.md:29: template first_update (non_security): at <.FailingStep>: can't evaluate field FailingStep"}},
+		{"resolved time in a first update", rep("{{utc .StartedAt}}", "{{utc .ResolvedAt}}"),
+			[]string{"ours.md:29: template first_update (non_security): at <utc .ResolvedAt>: error calling utc: the time is not set"}},
+		{"claim without confirmation", rep("{{if .Confirmed}}This was not a security incident.{{end}}", "This was not a security incident."),
+			[]string{`ours.md:32: template resolution (non_security) says "not a security incident" before a person has confirmed`}},
+		{"claim of no data without confirmation", rep("We have no indication that this is a security incident.", "No customer data was compromised."),
+			[]string{`ours.md:27: template first_update (non_security) says "No customer data was compromised"`}},
+		{"empty template", rep("Resolved at {{utc .ResolvedAt}} after {{duration .Duration}}.\n{{if .Confirmed}}This was not a security incident.{{end}}\n", ""),
+			[]string{"ours.md:32: template resolution (non_security) is empty"}},
+		{"unclosed code block", rep("   ```\n2. Restart", "2. Restart"),
+			[]string{"ours.md:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := lintOne(t, tt.edit(good))
+			if len(got) != len(tt.want) {
+				t.Fatalf("Lint = %q, want %d problems like %q", got, len(tt.want), tt.want)
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tt.want[i]) {
+					t.Errorf("problem %d = %q, want it to start with %q", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// rep returns an edit that replaces old with new, pairwise, once each.
+func rep(pairs ...string) func(string) string {
+	return func(s string) string {
+		for i := 0; i < len(pairs); i += 2 {
+			if !strings.Contains(s, pairs[i]) {
+				panic(fmt.Sprintf("test edit: %q not in the runbook", pairs[i]))
+			}
+			s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+		}
+		return s
+	}
+}
+
+func TestLintDuplicateIDsAndOverrides(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.md", good)
+	write("b.md", good)                                                               // same id as a.md
+	write("events.md", strings.Replace(good, "id: ours", "id: login-events-down", 1)) // overriding a built-in is fine
+	got := Lint(dir, demoKnown)
+	want := filepath.Join(dir, "b.md") + `:2: id "ours" is already used by ` + filepath.Join(dir, "a.md")
+	if len(got) != 1 || got[0].String() != want {
+		t.Errorf("Lint = %q, want only %q", got, want)
+	}
+}
+
+func TestLintMissingDirectory(t *testing.T) {
+	got := Lint(filepath.Join(t.TempDir(), "nope"), Known{})
+	if len(got) != 1 || !strings.Contains(got[0].Msg, "cannot read the runbook directory") {
+		t.Errorf("Lint of a missing directory = %q", got)
+	}
+}
+
+func TestLintWithoutConfigSkipsNames(t *testing.T) {
+	dir := t.TempDir()
+	src := strings.Replace(good, "probes: [login]", "probes: [anything]", 1)
+	if err := os.WriteFile(filepath.Join(dir, "x.md"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := Lint(dir, Known{}); len(got) != 0 {
+		t.Errorf("Lint with no configuration = %q, want no problems", got)
+	}
+}
