@@ -166,7 +166,7 @@ func TestMatchBuiltinsForDemoFaults(t *testing.T) {
 			Components: []string{"Login"}, Classification: NonSecurity, Messages: []string{"body does not contain \"Enter your code\""}},
 			"login-password-step", []string{"long-outage-communication"}},
 		{"clock_skew", Query{Probes: []string{"login"}, Steps: []string{"totp"}, ErrorClasses: []string{"totp_rejected"},
-			Components: []string{"Two-step authentication"}, Classification: NonSecurity, Messages: []string{"code rejected; server clock offset +95s"}},
+			Components: []string{"Two-step authentication"}, Classification: NonSecurity, Messages: []string{"the target rejected a freshly computed TOTP code: status 401, want 303; its clock is about 1m35s ahead of ours (from its Date header): a clock out of step makes valid codes look wrong"}},
 			"two-step-failing", []string{"long-outage-communication"}},
 		{"accept_any_code", Query{Probes: []string{"login-security"}, Steps: []string{"wrong_code"}, ErrorClasses: []string{"security_check"},
 			Components: []string{"Two-step authentication"}, Classification: Security},
