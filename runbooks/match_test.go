@@ -264,3 +264,25 @@ func containsProblem(ps []Problem, want string) bool {
 	}
 	return false
 }
+
+func BenchmarkLoadBuiltins(b *testing.B) {
+	for b.Loop() {
+		if _, err := Load(""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	set, err := Load("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := Query{Probes: []string{"login"}, Steps: []string{"password"}, ErrorClasses: []string{"http_status"},
+		Components: []string{"Login"}, Classification: NonSecurity, Messages: []string{"step password: status 503, want 303"}}
+	for b.Loop() {
+		if len(Match(set, q)) == 0 {
+			b.Fatal("no match")
+		}
+	}
+}
