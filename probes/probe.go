@@ -45,7 +45,8 @@ type Probe struct {
 	// Target is the base URL; a step URL that starts with "/" is relative to it.
 	Target string `yaml:"target"`
 	// Interval between runs (default 1m), Timeout of a whole run (default the
-	// interval), Jitter: up to this much random delay, per replica, after each tick.
+	// interval), Jitter: each replica ticks at a random offset below this
+	// after each interval boundary, so that replicas and probes spread out.
 	Interval config.Duration `yaml:"interval"`
 	Timeout  config.Duration `yaml:"timeout"`
 	Jitter   config.Duration `yaml:"jitter"`
