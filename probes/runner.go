@@ -248,7 +248,7 @@ func (x *run) step(i int, st *stepPlan) bool {
 		x.failRender(i, st, err)
 		return false
 	}
-	sr.Path = req.URL.Path
+	sr.Path = x.p.redact(req.URL.Path)
 
 	ctx, cancel := context.WithTimeout(x.ctx, st.timeout)
 	defer cancel()

@@ -162,8 +162,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	return nil
 }
 
-// runOnce runs p and hands the result on.
+// runOnce runs p and hands the result on. A panic (a bug, never a target's
+// answer) is logged and ends this run only: the scheduler keeps going.
 func (s *Scheduler) runOnce(ctx context.Context, p *Plan) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("probe run panicked", "probe", p.Name(), "panic", fmt.Sprint(v))
+		}
+	}()
 	res := s.o.Runner.Run(ctx, p)
 	if ctx.Err() != nil && res.Failed() && res.Class == ClassTimeout {
 		return // shut down mid-run: not a finding about the target
