@@ -1,0 +1,216 @@
+package incidents
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// TemplateData is what the policy's templates are rendered with. Times are
+// UTC.
+type TemplateData struct {
+	Title          string
+	Components     []string // affected components
+	Probe          string   // the failing probe
+	Step           string   // the failing step
+	ErrorClass     string   // its error class
+	What           string   // the error class in words, e.g. "HTTP errors"
+	Classification string
+	Confirmed      bool
+	StartedAt      time.Time
+	DetectedAt     time.Time
+	Locations      []string
+	Cadence        time.Duration
+}
+
+// Publication is what the policy decided for an incident's first update.
+type Publication struct {
+	Title   string
+	Message string     // markdown
+	Publish bool       // post it as a public update now
+	Why     string     // why it is or is not published, for the timeline
+	Visible Visibility // public, or internal when not published
+}
+
+// FirstUpdate applies the publication policy to a newly detected (or
+// reopened) incident: a non-security incident publishes its first update at
+// once from the template; a security or undetermined one is never published
+// automatically, and the same text is kept as an internal draft for on-call.
+func (p Policy) FirstUpdate(d TemplateData) (Publication, error) {
+	p = p.WithDefaults()
+	d.Confirmed = false // automatic text never speaks for a person
+	if d.Cadence == 0 {
+		d.Cadence = p.Cadence.D
+	}
+	if d.What == "" {
+		d.What = describeClass(d.ErrorClass)
+	}
+	title, err := render("title", p.Templates.Title, d)
+	if err != nil {
+		return Publication{}, err
+	}
+	title = strings.Join(strings.Fields(title), " ")
+	if len(title) > MaxTitle {
+		title = title[:MaxTitle]
+	}
+	d.Title = title
+	msg, err := render("first_update", p.Templates.FirstUpdate, d)
+	if err != nil {
+		return Publication{}, err
+	}
+	if claim := unconfirmedClaim(msg); claim != "" {
+		return Publication{}, fmt.Errorf("first update template says %q without a person's confirmation", claim)
+	}
+	pub := Publication{Title: title, Message: msg, Visible: Internal}
+	switch {
+	case Classification(d.Classification) != NonSecurity:
+		pub.Why = "an incident classified " + d.Classification + " is never published automatically: on-call decides"
+	case p.AutoPublish != nil && !*p.AutoPublish:
+		pub.Why = "automatic publication is off (incidents.auto_publish)"
+	default:
+		pub.Publish, pub.Visible = true, Public
+		pub.Why = "non-security incidents are published at once"
+	}
+	return pub, nil
+}
+
+// ReminderDue reports whether an open incident has gone a cadence without a
+// public update (counting from detection when there has been none, and from
+// the last reminder, so that reminders repeat at every cadence), and since
+// when the public has heard nothing.
+func (p Policy) ReminderDue(inc IncidentView, now time.Time) (bool, time.Time) {
+	if !inc.Status.Open() {
+		return false, time.Time{}
+	}
+	cadence := p.Cadence.Or(DefaultCadence)
+	silent := inc.DetectedAt
+	if inc.LastPublicAt.After(silent) {
+		silent = inc.LastPublicAt
+	}
+	base := silent
+	if inc.LastReminderAt.After(base) {
+		base = inc.LastReminderAt
+	}
+	return !base.IsZero() && now.Sub(base) >= cadence, silent
+}
+
+func reminderReason(inc IncidentView, now, since time.Time) string {
+	if !inc.Public {
+		return "not published yet: customers have heard nothing for " + humanDuration(now.Sub(since)) + "; a person must decide what to publish"
+	}
+	return "no public update for " + humanDuration(now.Sub(since)) + ": customers last heard at " + since.UTC().Format("15:04 UTC")
+}
+
+// The claims only a person who confirmed the classification may make.
+var claimRE = regexp.MustCompile(`(?i)\b(not\s+a\s+security\s+(incident|issue|problem)|no\s+(customer\s+|user\s+|personal\s+)?data\s+(was|were|has\s+been|have\s+been)\s+(compromised|accessed|exposed|leaked))`)
+
+// unconfirmedClaim returns the first claim in text that needs a person's
+// confirmation of a non-security classification, or "".
+func unconfirmedClaim(text string) string {
+	return claimRE.FindString(text)
+}
+
+// CheckClaims enforces the publication policy on a message: "this is not a
+// security incident" and "no data was compromised" may only be said once a
+// person has confirmed the incident as non-security.
+func CheckClaims(message string, c Classification, confirmed bool) error {
+	claim := unconfirmedClaim(message)
+	if claim == "" || c == NonSecurity && confirmed {
+		return nil
+	}
+	if c != NonSecurity {
+		return fmt.Errorf("the message says %q, but the incident is classified %s", claim, c)
+	}
+	return fmt.Errorf("the message says %q, which needs a person to confirm the non-security classification first (reclassify with a reason); until then write \"we have no indication that this is a security incident\"", claim)
+}
+
+func render(name, text string, d TemplateData) (string, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(templateFuncs()).Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("template %s: %w", name, err)
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, d); err != nil {
+		return "", fmt.Errorf("template %s: %w", name, err)
+	}
+	return strings.TrimSpace(b.String()), nil
+}
+
+// templateFuncs are the functions templates may call: utc, duration, list, lower.
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"utc": func(t time.Time) (string, error) {
+			if t.IsZero() {
+				return "", errors.New("the time is not set")
+			}
+			return t.UTC().Format("2006-01-02 15:04 UTC"), nil
+		},
+		"duration": func(d time.Duration) string { return humanDuration(d) },
+		"list":     listText,
+		"lower":    strings.ToLower,
+	}
+}
+
+// humanDuration writes a duration for people: "10h 47m", "47m", "less than a minute".
+func humanDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	if d < time.Minute {
+		return "less than a minute"
+	}
+	days, h, m := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute)
+	var parts []string
+	if days > 0 {
+		parts = append(parts, strconv.Itoa(days)+"d")
+	}
+	if h > 0 {
+		parts = append(parts, strconv.Itoa(h)+"h")
+	}
+	if m > 0 {
+		parts = append(parts, strconv.Itoa(m)+"m")
+	}
+	return strings.Join(parts, " ")
+}
+
+func listText(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// describeClass says what an error class means to a customer.
+func describeClass(class string) string {
+	switch class {
+	case "dns":
+		return "the address cannot be resolved"
+	case "connect":
+		return "connections are refused"
+	case "tls":
+		return "secure connections fail"
+	case "timeout":
+		return "requests time out"
+	case "http_status":
+		return "the service answers with errors"
+	case "assertion":
+		return "the service does not answer as expected"
+	case "extraction":
+		return "pages are incomplete"
+	case "totp_rejected":
+		return "valid two-step codes are rejected"
+	case "security_check":
+		return "a security check fails"
+	}
+	return ""
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
