@@ -435,7 +435,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 			Class: string(r.Class), Message: r.Message, Components: comps, ComponentState: states, Signature: sig,
 			Classification: reopen.Classification, Confirmed: reopen.Confirmed, Locations: slices.Clone(failing), StartedAt: &started,
 			Evidence: evidence,
-			Reason: "the same failure returned " + humanDuration(now.Sub(reopen.ResolvedAt)) + " after it was resolved"}}
+			Reason:   "the same failure returned " + humanDuration(now.Sub(reopen.ResolvedAt)) + " after it was resolved"}}
 		evs = append(evs, joinEvents(*reopen, r, evidence, states, failing, actor, now, "reopened")...)
 		return evs, true
 	}
