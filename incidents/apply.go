@@ -9,7 +9,7 @@ import (
 // Apply returns inc after the event e: the one place that says what each
 // event does to an incident, used by the Store to update its rows and by
 // tests to drive outages without a database.
-func Apply(inc IncidentView, e Event) IncidentView {
+func Apply(inc Incident, e Event) Incident {
 	inc = inc.clone()
 	switch e.Kind {
 	case KindDetected, KindCreated:
@@ -23,6 +23,12 @@ func Apply(inc IncidentView, e Event) IncidentView {
 		}
 		inc.Classification = e.Classification
 		inc.Confirmed = e.Confirmed
+		inc.Impact = ImpactNone
+		if e.Extra != nil {
+			if im, ok := e.Extra["impact"].(string); ok {
+				inc.Impact = Impact(im)
+			}
+		}
 		inc.Probes = slices.Clone(e.Probes)
 		inc.FailingProbes = slices.Clone(e.Probes)
 		inc.Steps = slices.Clone(e.Steps)
@@ -39,6 +45,9 @@ func Apply(inc IncidentView, e Event) IncidentView {
 		inc.Components = nil
 		inc.ComponentState = map[string]ComponentStatus{}
 		inc = setComponents(inc, e)
+		if inc.Impact == ImpactNone && e.Kind == KindDetected {
+			inc.Impact = impactOf(inc.ComponentState)
+		}
 	case KindExtended:
 		inc.Probes = appendUnique(inc.Probes, e.Probes...)
 		inc.FailingProbes = appendUnique(inc.FailingProbes, e.Probes...)
@@ -81,6 +90,8 @@ func Apply(inc IncidentView, e Event) IncidentView {
 		inc = setComponents(inc, e)
 	case KindComponentChanged:
 		inc = setComponents(inc, e)
+	case KindImpactChanged:
+		inc.Impact = Impact(e.To)
 	case KindClassificationChanged:
 		inc.Classification = Classification(e.To)
 		inc.Confirmed = e.Confirmed
@@ -88,6 +99,9 @@ func Apply(inc IncidentView, e Event) IncidentView {
 		if e.Extra != nil && e.Extra["visibility"] == string(Public) {
 			inc.Public = true
 			inc.LastPublicAt = e.At
+			if inc.FirstPublicAt.IsZero() {
+				inc.FirstPublicAt = e.At
+			}
 		}
 		if e.To != "" && Status(e.To) != inc.Status {
 			inc = Apply(inc, Event{Kind: KindStatusChanged, At: e.At, To: e.To, ComponentState: e.ComponentState})
@@ -103,7 +117,7 @@ func Apply(inc IncidentView, e Event) IncidentView {
 }
 
 // setComponents adds the event's components and applies its component statuses.
-func setComponents(inc IncidentView, e Event) IncidentView {
+func setComponents(inc Incident, e Event) Incident {
 	inc.Components = appendUnique(inc.Components, e.Components...)
 	if inc.ComponentState == nil {
 		inc.ComponentState = map[string]ComponentStatus{}
@@ -115,14 +129,14 @@ func setComponents(inc IncidentView, e Event) IncidentView {
 	return inc
 }
 
-func allComponents(inc IncidentView, s ComponentStatus) IncidentView {
+func allComponents(inc Incident, s ComponentStatus) Incident {
 	for _, c := range inc.Components {
 		inc.ComponentState[c] = s
 	}
 	return inc
 }
 
-func (inc IncidentView) clone() IncidentView {
+func (inc Incident) clone() Incident {
 	c := inc
 	c.Components = slices.Clone(inc.Components)
 	c.ComponentState = maps.Clone(inc.ComponentState)
@@ -135,4 +149,19 @@ func (inc IncidentView) clone() IncidentView {
 	c.Locations = slices.Clone(inc.Locations)
 	c.Signals = slices.Clone(inc.Signals)
 	return c
+}
+
+// impactOf derives an automatic incident's impact from its components.
+func impactOf(states map[string]ComponentStatus) Impact {
+	worst := Operational
+	for _, s := range states {
+		worst = worse(worst, s)
+	}
+	switch worst {
+	case MajorOutage:
+		return ImpactMajor
+	case PartialOutage, DegradedPerformance:
+		return ImpactMinor
+	}
+	return ImpactNone
 }

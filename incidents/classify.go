@@ -114,3 +114,5 @@ func slowestStep(r probes.Result) string {
 	}
 	return name
 }
+
+func signalOf(s string) probes.Signal { return probes.Signal(s) }

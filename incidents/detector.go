@@ -8,9 +8,9 @@ import (
 	"github.com/candorhq/candor/probes"
 )
 
-// NewIncident is the incident id events carry when they belong to the
+// NewIncidentID is the incident id events carry when they belong to the
 // incident that the same batch of events opens (its id is not known yet).
-const NewIncident int64 = -1
+const NewIncidentID int64 = -1
 
 // Event is one fact the rules produced: a timeline event when Incident is
 // set, a component-level fact (latency, suppression) when it is 0. Everything
@@ -21,7 +21,7 @@ type Event struct {
 	Kind     EventKind `json:"-"`
 	At       time.Time `json:"-"` // UTC
 	Actor    string    `json:"-"` // "probe:login@eu-west", "system", "person:ada@example.com"
-	Incident int64     `json:"-"` // 0: no incident; NewIncident: the one this batch opens
+	Incident int64     `json:"-"` // 0: no incident; NewIncidentID: the one this batch opens
 
 	Signature      string            `json:"signature,omitempty"`
 	Title          string            `json:"title,omitempty"`
@@ -43,6 +43,7 @@ type Event struct {
 	Evidence       []Evidence        `json:"evidence,omitempty"`
 	StartedAt      *time.Time        `json:"started_at,omitempty"`
 	Reason         string            `json:"reason,omitempty"`
+	Runbook        *RunbookRef       `json:"runbook,omitempty"`
 	Extra          map[string]any    `json:"extra,omitempty"` // kind-specific details (update id, runbook, …)
 }
 
@@ -79,36 +80,39 @@ type LocationState struct {
 	LastSlow     *Evidence `json:"last_slow,omitempty"`
 }
 
-// IncidentView is what the detector and the policy need to know about an
-// incident.
-type IncidentView struct {
-	ID             int64
-	Signature      string
-	Title          string
-	Status         Status
-	Classification Classification
-	Confirmed      bool
-	Public         bool // a public update was posted
-	Components     []string
-	ComponentState map[string]ComponentStatus
-	Probes         []string
-	FailingProbes  []string
-	Steps          []string // "probe/step"
-	Locations      []string
-	Signals        []probes.Signal
-	StartedAt      time.Time
-	DetectedAt     time.Time
-	MonitoringAt   time.Time
-	ResolvedAt     time.Time
-	LastFailureAt  time.Time
-	LastPublicAt   time.Time
-	LastReminderAt time.Time
+// Incident is an incident as the rules see it and as readers get it. Times
+// are UTC; a zero time means "not yet" and is left out of JSON.
+type Incident struct {
+	ID             int64                      `json:"id"`
+	Signature      string                     `json:"signature,omitempty"` // "" for a person's incident
+	Title          string                     `json:"title"`
+	Status         Status                     `json:"status"`
+	Impact         Impact                     `json:"impact"`
+	Classification Classification             `json:"classification"`
+	Confirmed      bool                       `json:"classification_confirmed"`
+	Public         bool                       `json:"public"` // a public update was posted
+	Components     []string                   `json:"components"`
+	ComponentState map[string]ComponentStatus `json:"component_status"`
+	Probes         []string                   `json:"probes"`
+	FailingProbes  []string                   `json:"failing_probes"`
+	Steps          []string                   `json:"steps"` // "probe/step"
+	Locations      []string                   `json:"locations"`
+	Signals        []probes.Signal            `json:"signals"`
+	StartedAt      time.Time                  `json:"started_at"` // the first failed run
+	DetectedAt     time.Time                  `json:"detected_at"`
+	MonitoringAt   time.Time                  `json:"monitoring_at,omitzero"`
+	ResolvedAt     time.Time                  `json:"resolved_at,omitzero"`
+	FirstPublicAt  time.Time                  `json:"first_public_at,omitzero"`
+	LastPublicAt   time.Time                  `json:"last_public_at,omitzero"`
+	LastReminderAt time.Time                  `json:"last_reminder_at,omitzero"`
+	LastFailureAt  time.Time                  `json:"last_failure_at,omitzero"`
+	UpdatedAt      time.Time                  `json:"updated_at,omitzero"`
 }
 
 // World is what the detector sees besides one probe's own state.
 type World struct {
 	// Incidents are the open incidents and those resolved within the cooldown.
-	Incidents []IncidentView
+	Incidents []Incident
 	// Maintenance names the components under maintenance now.
 	Maintenance []string
 	// Locations are the probe's configured locations; nil means every
@@ -116,7 +120,7 @@ type World struct {
 	Locations []string
 }
 
-func (w World) incident(id int64) *IncidentView {
+func (w World) incident(id int64) *Incident {
 	for i := range w.Incidents {
 		if w.Incidents[i].ID == id {
 			return &w.Incidents[i]
@@ -393,7 +397,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 
 	// Join an open incident: the one with this signature, else one that
 	// shares a component, the oldest first.
-	var join *IncidentView
+	var join *Incident
 	for i := range w.Incidents {
 		in := &w.Incidents[i]
 		if !in.Status.Open() {
@@ -420,7 +424,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 	}
 
 	// Reopen one resolved within the cooldown (flap protection).
-	var reopen *IncidentView
+	var reopen *Incident
 	for i := range w.Incidents {
 		in := &w.Incidents[i]
 		if in.Status == StatusResolved && in.Signature == sig && now.Sub(in.ResolvedAt) <= d.policy.Cooldown.D &&
@@ -440,10 +444,10 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 		return evs, true
 	}
 
-	st.Incident = NewIncident
+	st.Incident = NewIncidentID
 	s := started
 	return []Event{{
-		Kind: KindDetected, At: now, Actor: actor, Incident: NewIncident, Signature: sig,
+		Kind: KindDetected, At: now, Actor: actor, Incident: NewIncidentID, Signature: sig,
 		Probe: r.Probe, Location: r.Location, Step: r.FailedStep, Class: string(r.Class), Message: r.Message,
 		Signals: collectSignals(evidence), Components: comps, ComponentState: states, Probes: []string{r.Probe},
 		Steps: steps, Locations: slices.Clone(failing), Classification: class, Evidence: evidence, StartedAt: &s,
@@ -454,7 +458,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 // extend returns the events for another failure of a probe that feeds inc:
 // new steps, components, locations and signals, and a classification that
 // the new evidence raises.
-func (d *Detector) extend(st ProbeState, inc IncidentView, r probes.Result, ev Evidence, failing []string, n int, actor string, now time.Time) []Event {
+func (d *Detector) extend(st ProbeState, inc Incident, r probes.Result, ev Evidence, failing []string, n int, actor string, now time.Time) []Event {
 	var events []Event
 	step := r.Probe + "/" + r.FailedStep
 	newSignals := slices.DeleteFunc(slices.Clone(r.Signals), func(s probes.Signal) bool { return slices.Contains(inc.Signals, s) })
@@ -492,7 +496,7 @@ func (d *Detector) extend(st ProbeState, inc IncidentView, r probes.Result, ev E
 // joinEvents returns the events for a probe that starts feeding an open (or
 // reopened) incident: its new steps, then one extension with the probe, new
 // components and locations, then a classification its evidence raises.
-func joinEvents(inc IncidentView, r probes.Result, evidence []Evidence, states []ComponentChange, failing []string, actor string, now time.Time, reason string) []Event {
+func joinEvents(inc Incident, r probes.Result, evidence []Evidence, states []ComponentChange, failing []string, actor string, now time.Time, reason string) []Event {
 	var events []Event
 	for _, e := range evidence {
 		step := e.Probe + "/" + e.Step
@@ -525,7 +529,7 @@ func joinEvents(inc IncidentView, r probes.Result, evidence []Evidence, states [
 // classificationEvents raises an incident's classification when new evidence
 // is more cautious than it. A person's confirmation stands against
 // undetermined evidence, but not against a security signal.
-func classificationEvents(inc IncidentView, ev []Evidence, actor string, now time.Time) []Event {
+func classificationEvents(inc Incident, ev []Evidence, actor string, now time.Time) []Event {
 	c := Classify(ev)
 	if c.rank() <= inc.Classification.rank() || inc.Confirmed && c != Security {
 		return nil
@@ -544,7 +548,7 @@ func classificationEvents(inc IncidentView, ev []Evidence, actor string, now tim
 // Tick returns the events that time alone produces for an incident:
 // resolution after the quiet period in monitoring, and reminders when the
 // public has heard nothing for a cadence.
-func (d *Detector) Tick(inc IncidentView, now time.Time) []Event {
+func (d *Detector) Tick(inc Incident, now time.Time) []Event {
 	now = now.UTC()
 	var events []Event
 	if inc.Status == StatusMonitoring && inc.Signature != "" && len(inc.FailingProbes) == 0 {

@@ -499,7 +499,7 @@ func TestClassificationEvidence(t *testing.T) {
 	}
 
 	// A person's confirmation stands against undetermined evidence, not against a signal.
-	inc := IncidentView{ID: 1, Classification: NonSecurity, Confirmed: true}
+	inc := Incident{ID: 1, Classification: NonSecurity, Confirmed: true}
 	if evs := classificationEvents(inc, []Evidence{evidenceOf(fail("login", "eu", t0, "password", probes.ClassAssertion))}, "x", t0); len(evs) != 0 {
 		t.Errorf("undetermined evidence overrode a confirmation: %+v", evs)
 	}

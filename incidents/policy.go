@@ -83,7 +83,7 @@ func (p Policy) FirstUpdate(d TemplateData) (Publication, error) {
 // public update (counting from detection when there has been none, and from
 // the last reminder, so that reminders repeat at every cadence), and since
 // when the public has heard nothing.
-func (p Policy) ReminderDue(inc IncidentView, now time.Time) (bool, time.Time) {
+func (p Policy) ReminderDue(inc Incident, now time.Time) (bool, time.Time) {
 	if !inc.Status.Open() {
 		return false, time.Time{}
 	}
@@ -99,7 +99,7 @@ func (p Policy) ReminderDue(inc IncidentView, now time.Time) (bool, time.Time) {
 	return !base.IsZero() && now.Sub(base) >= cadence, silent
 }
 
-func reminderReason(inc IncidentView, now, since time.Time) string {
+func reminderReason(inc Incident, now, since time.Time) string {
 	if !inc.Public {
 		return "not published yet: customers have heard nothing for " + humanDuration(now.Sub(since)) + "; a person must decide what to publish"
 	}

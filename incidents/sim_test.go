@@ -15,7 +15,7 @@ type sim struct {
 	t      testing.TB
 	d      *Detector
 	states map[string]ProbeState
-	incs   map[int64]IncidentView
+	incs   map[int64]Incident
 	maint  []string
 	locs   map[string][]string
 	next   int64
@@ -24,7 +24,7 @@ type sim struct {
 
 func newSim(t testing.TB, pol Policy) *sim {
 	return &sim{t: t, d: NewDetector(demoComponents(), pol), states: map[string]ProbeState{},
-		incs: map[int64]IncidentView{}, locs: map[string][]string{}}
+		incs: map[int64]Incident{}, locs: map[string][]string{}}
 }
 
 // demoComponents maps the demo probes' steps the way the demo configuration does.
@@ -58,12 +58,12 @@ func (s *sim) world(probe string, now time.Time) World {
 
 func (s *sim) observe(r probes.Result, now time.Time) []Event {
 	st, evs := s.d.Observe(s.states[r.Probe], s.world(r.Probe, now), r, now)
-	if st.Incident == NewIncident {
+	if st.Incident == NewIncidentID {
 		s.next++
 		st.Incident = s.next
 	}
 	for i := range evs {
-		if evs[i].Incident == NewIncident {
+		if evs[i].Incident == NewIncidentID {
 			evs[i].Incident = s.next
 		}
 	}
@@ -101,8 +101,8 @@ func (s *sim) tick(now time.Time) []Event {
 	return all
 }
 
-func (s *sim) sorted() []IncidentView {
-	var out []IncidentView
+func (s *sim) sorted() []Incident {
+	var out []Incident
 	for _, inc := range s.incs {
 		out = append(out, inc)
 	}
@@ -110,8 +110,8 @@ func (s *sim) sorted() []IncidentView {
 	return out
 }
 
-func (s *sim) open() []IncidentView {
-	var out []IncidentView
+func (s *sim) open() []Incident {
+	var out []Incident
 	for _, inc := range s.sorted() {
 		if inc.Status.Open() {
 			out = append(out, inc)

@@ -169,6 +169,7 @@ const (
 	KindStepFailing           EventKind = "step_failing"           // a probe fails at a step (new step, class or signal)
 	KindProbeRecovered        EventKind = "probe_recovered"        // a probe passes again in every location
 	KindStatusChanged         EventKind = "status_changed"         // investigating → monitoring → resolved, reopened, …
+	KindImpactChanged         EventKind = "impact_changed"         // a person set the impact
 	KindComponentChanged      EventKind = "component_changed"      // a component's status changed
 	KindClassificationChanged EventKind = "classification_changed" // by evidence, or by a person with a reason
 	KindUpdatePosted          EventKind = "update_posted"          // a public or internal update
