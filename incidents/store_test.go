@@ -56,6 +56,11 @@ func run(t *testing.T, s *Store, clk *clock, from, to int, fault func(p, l strin
 					r = ok(p, l, at)
 				}
 				clk.Set(at.Add(time.Second))
+				// What probes.Store writes for each run, for the note's measured impact.
+				if _, err := s.pool.Exec(context.Background(), `insert into probe_results (probe, location, started_at, duration_ms, outcome, failed_step, error_class)
+					values ($1, $2, $3, $4, $5, $6, $7)`, r.Probe, r.Location, r.Start, r.Duration.Milliseconds(), r.Outcome, r.FailedStep, r.Class); err != nil {
+					t.Fatal(err)
+				}
 				evs, err := s.Observe(context.Background(), r)
 				if err != nil {
 					t.Fatalf("observe %s@%s round %d: %v", p, l, n, err)
@@ -150,6 +155,60 @@ func TestStoreEventsDownOutage(t *testing.T) {
 	}
 	if got := scalar[int](t, pool, `select count(*) from incidents`); got != 1 {
 		t.Errorf("%d incidents in all, want 1", got)
+	}
+
+	// The note draft carries the right UTC times and durations.
+	draft, err := s.DraftNote(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resolved := inc.ResolvedAt.Format("2006-01-02 15:04:05 UTC")
+	for _, want := range []string{
+		"# Post-incident note: Login: failures",
+		"| Started (first failed run) | 2025-03-04 08:00:30 UTC | |",
+		"| Detected (incident opened) | 2025-03-04 08:00:47 UTC | 17s |",
+		"| First public update | 2025-03-04 08:00:47 UTC | 17s |",
+		"| Probes passing again (monitoring) | 2025-03-04 08:03:08 UTC | 2m |",
+		"| Resolved | " + resolved + " | 12m |",
+		"- Time from detection to the first public update: 0s",
+		"- Total duration: 12m",
+		"- Step `login/password`",
+		"- 48 of 66 probe runs failed (72.7%)",
+		"Longest continuous failure: 2m at eu-west, from 2025-03-04 08:00:30 UTC to 2025-03-04 08:02:30 UTC",
+		"We have no indication that this was a security incident",
+		"| detected | probe:login@us-east |",
+		"## Root cause", "## Remediation", "## Follow-ups",
+	} {
+		if !strings.Contains(draft, want) {
+			t.Errorf("draft lacks %q:\n%s", want, draft)
+		}
+	}
+	v1, err := s.SaveNote(ctx, inc.ID, draft, "person:exec")
+	if err != nil || v1.Version != 1 {
+		t.Fatalf("save note: %+v %v", v1, err)
+	}
+	v2, err := s.SaveNote(ctx, inc.ID, draft+"\nRoot cause: disk full.\n", "person:exec")
+	if err != nil || v2.Version != 2 {
+		t.Fatalf("save note: %+v %v", v2, err)
+	}
+	var fe FieldErrors
+	if _, err := s.PublishNote(ctx, inc.ID, 7, "person:exec"); !errors.As(err, &fe) {
+		t.Errorf("publishing a missing version: %v", err)
+	}
+	got, err := s.PublishNote(ctx, inc.ID, 2, "person:exec")
+	if err != nil || got.Status != StatusPostmortem {
+		t.Fatalf("publish: %+v %v", got, err)
+	}
+	notes, _ := s.Notes(ctx, inc.ID)
+	if len(notes) != 2 || !notes[0].PublishedAt.IsZero() || notes[1].PublishedAt.IsZero() {
+		t.Errorf("notes %+v", notes)
+	}
+	tl, _ = s.Timeline(ctx, inc.ID)
+	if tl[len(tl)-1].Kind != KindNotePublished {
+		t.Errorf("last event %s, want note_published", tl[len(tl)-1].Kind)
+	}
+	if _, err := s.PostUpdate(ctx, inc.ID, Update{Status: StatusInvestigating, Message: "x", Actor: "a"}); !errors.As(err, &fe) {
+		t.Errorf("reopening a postmortem: %v", err)
 	}
 }
 
