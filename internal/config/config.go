@@ -97,10 +97,20 @@ func (s *Source) Node(path string) ast.Node {
 func (s *Source) Has(path string) bool { return s.Node(path) != nil }
 
 // Pos returns the line and column of the node at path, or of its nearest
-// ancestor that exists (so a missing key is reported where it belongs).
+// ancestor that exists (so a missing key is reported where it belongs). A
+// mapping is reported at its first key, where a reader's eye starts.
 func (s *Source) Pos(path string) (line, col int) {
 	for p := path; p != ""; p = parent(p) {
-		if n := s.Node(p); n != nil {
+		n := s.Node(p)
+		switch m := n.(type) {
+		case *ast.MappingNode:
+			if len(m.Values) > 0 {
+				n = m.Values[0].Key
+			}
+		case *ast.MappingValueNode:
+			n = m.Key
+		}
+		if n != nil {
 			if tk := n.GetToken(); tk != nil && tk.Position != nil {
 				return tk.Position.Line, tk.Position.Column
 			}
@@ -112,11 +122,27 @@ func (s *Source) Pos(path string) (line, col int) {
 	return 0, 0
 }
 
-// keyPos returns the position of the key of the mapping entry at path, which
-// reads better than the value's position for "missing" or "duplicate" problems.
+// keyPos returns the position of the key of the mapping entry at path (for
+// "unknown key" or "appears twice"), or Pos(path) when path is not a key.
 func (s *Source) keyPos(path string) (line, col int) {
-	line, col = s.Pos(path)
-	return line, col
+	pp := parent(path)
+	if key, ok := strings.CutPrefix(path[len(pp):], "."); ok && pp != "" {
+		var kvs []*ast.MappingValueNode
+		switch m := s.Node(pp).(type) {
+		case *ast.MappingNode:
+			kvs = m.Values
+		case *ast.MappingValueNode:
+			kvs = []*ast.MappingValueNode{m}
+		}
+		for _, kv := range kvs {
+			if kv.Key.String() == key {
+				if tk := kv.Key.GetToken(); tk != nil && tk.Position != nil {
+					return tk.Position.Line, tk.Position.Column
+				}
+			}
+		}
+	}
+	return s.Pos(path)
 }
 
 // parent strips the last element of a YAML path: "$.a.b[2]" → "$.a.b", "$.a.b" → "$.a".
@@ -149,6 +175,13 @@ func (c *Checker) Source() *Source { return c.src }
 
 // Errorf records a problem at the node at path (or its nearest existing ancestor).
 func (c *Checker) Errorf(path, format string, args ...any) {
+	line, col := c.src.Pos(path)
+	c.problems = append(c.problems, Problem{File: c.src.Name, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// KeyErrorf records a problem at the key of the mapping entry at path, for
+// problems with the key itself ("unknown key", "appears twice").
+func (c *Checker) KeyErrorf(path, format string, args ...any) {
 	line, col := c.src.keyPos(path)
 	c.problems = append(c.problems, Problem{File: c.src.Name, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
@@ -243,6 +276,12 @@ func plain(msg string) string {
 			if k := strings.LastIndex(to, " "); k >= 0 {
 				return fmt.Sprintf("expected %s, found %s", kindName(to[k+1:]), kindName(from))
 			}
+		}
+	}
+	// "int was used where sequence is expected"
+	if from, to, ok := strings.Cut(msg, " was used where "); ok {
+		if to, ok := strings.CutSuffix(to, " is expected"); ok {
+			return fmt.Sprintf("expected %s, found %s", kindName(to), kindName(from))
 		}
 	}
 	return msg

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/candorhq/candor/internal/migrate"
+	"github.com/candorhq/candor/internal/pgcluster"
+	"github.com/candorhq/candor/probes"
+	"github.com/candorhq/candor/probes/demo"
+	"github.com/candorhq/candor/site"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, o := newFlags("serve", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	cfg, err := loadConfig(o)
+	if err != nil {
+		return configError(err, stderr)
+	}
+	// Bind before starting anything so a port in use fails fast and plainly.
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return listenError(o.listen, err)
+	}
+	defer ln.Close()
+
+	db, err := openDatabase(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := migrate.Apply(ctx, db.Pool)
+	if err != nil {
+		return fmt.Errorf("migrate the database: %w", err)
+	}
+	for _, m := range applied {
+		log.Info("applied migration", "name", m.Name)
+	}
+
+	// Background work runs until bg is cancelled, after the HTTP server has
+	// drained and before the database closes.
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bgWork sync.WaitGroup
+	defer bgWork.Wait()
+	defer stopBackground()
+
+	if o.demo() {
+		demoLn, err := net.Listen("tcp", o.demoListen)
+		if err != nil {
+			return listenError(o.demoListen, err)
+		}
+		bgWork.Go(func() {
+			if err := demo.ServeListener(bg, demoLn); err != nil {
+				log.Error("demo login target stopped", "err", err)
+			}
+		})
+		log.Info("demo login target is serving", "url", "http://"+demoLn.Addr().String()+"/login")
+	}
+	plans, err := compilePlans(cfg.Probes)
+	if err != nil {
+		return err
+	}
+	runner := probes.NewRunner(probes.RunnerOptions{Location: cfg.Location})
+	defer runner.Close()
+	sched, err := probes.NewScheduler(plans, probes.SchedulerOptions{
+		Runner: runner,
+		Pool:   db.Pool,
+		Store:  probes.NewStore(db.Pool),
+		Logger: log,
+		OnResult: func(ctx context.Context, r probes.Result) {
+			log.Debug("probe result", "probe", r.Probe, "outcome", r.Outcome, "step", r.FailedStep, "class", r.Class)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("schedule probes: %w", err)
+	}
+	bgWork.Go(func() {
+		if err := sched.Run(bg); err != nil {
+			log.Error("probe scheduler stopped", "err", err)
+		}
+	})
+	log.Info("probes scheduled", "count", len(sched.Plans()), "location", cfg.Location)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	comps := make([]site.Component, len(cfg.Components()))
+	for i, c := range cfg.Components() {
+		comps[i] = site.Component{Name: c.Name, Group: c.Group}
+	}
+	home, err := site.Placeholder(cfg.Page.Name, comps)
+	if err != nil {
+		return fmt.Errorf("render the home page: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /readyz", readyz(db.Pool))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /", home)
+
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("candor is serving", "url", "http://"+ln.Addr().String()+"/", "demo", o.demo(), "location", cfg.Location)
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	})
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		return fmt.Errorf("serve http: %w", err)
+	}
+	// In-flight requests finish; then background work stops; the database
+	// closes last (deferred above).
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	wg.Wait()
+	return nil
+}
+
+// compilePlans turns configured probes into runnable plans.
+func compilePlans(ps []probes.Probe) ([]*probes.Plan, error) {
+	plans := make([]*probes.Plan, 0, len(ps))
+	for _, p := range ps {
+		plan, err := probes.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("probe %s: %w", p.Name, err)
+		}
+		plans = append(plans, plan)
+	}
+	return plans, nil
+}
+
+// readyz answers 200 when the database is reachable and migrated, 503 otherwise.
+func readyz(pool *pgxpool.Pool) http.Handler {
+	latest := migrate.Latest()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		v, err := migrate.Version(ctx, pool)
+		switch {
+		case err != nil:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "database unreachable\n")
+		case v != latest:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "database at schema version %d, want %d\n", v, latest)
+		default:
+			_, _ = io.WriteString(w, "ready\n")
+		}
+	})
+}
+
+// database is the pool and, in the embedded default, the cluster behind it.
+type database struct {
+	Pool    *pgxpool.Pool
+	cluster *pgcluster.Cluster
+	log     *slog.Logger
+}
+
+// Close closes the pool, then stops the embedded cluster if there is one.
+func (d *database) Close() {
+	d.Pool.Close()
+	if d.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := d.cluster.Stop(ctx); err != nil {
+			d.log.Warn("stop the embedded PostgreSQL cluster", "err", err)
+		}
+	}
+}
+
+// openDatabase connects to DATABASE_URL, or starts the embedded cluster in
+// the data directory and connects to it.
+func openDatabase(ctx context.Context, o *options, log *slog.Logger) (*database, error) {
+	if o.databaseURL != "" {
+		pool, err := connect(ctx, o.databaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("cannot reach the database at DATABASE_URL (%s): %w", redactURL(o.databaseURL), err)
+		}
+		return &database{Pool: pool, log: log}, nil
+	}
+	dir, err := prepareDataDir(o.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "postgres"), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("start the embedded PostgreSQL cluster: %w", err)
+	}
+	log.Info("embedded PostgreSQL is up", "dir", filepath.Join(dir, "postgres"), "took", time.Since(start).Round(time.Millisecond))
+	pool, err := connect(ctx, cl.ConnString("candor"))
+	if err != nil {
+		_ = cl.Stop(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("connect to the embedded PostgreSQL cluster: %w", err)
+	}
+	return &database{Pool: pool, cluster: cl, log: log}, nil
+}
+
+func connect(ctx context.Context, connString string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, errors.New("the connection string is not valid") // pgx's message may echo the password
+	}
+	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// prepareDataDir creates the data directory and proves it is writable.
+func prepareDataDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return "", fmt.Errorf("cannot create the data directory %s: %w", abs, unwrapPathError(err))
+	}
+	probe, err := os.CreateTemp(abs, ".write-test-*")
+	if err != nil {
+		return "", fmt.Errorf("the data directory %s is not writable: %w", abs, unwrapPathError(err))
+	}
+	probe.Close()
+	_ = os.Remove(probe.Name())
+	return abs, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// redactURL hides the password of a database URL so it can be shown.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("cannot listen on %s: the address is already in use (another candor? choose one with --listen)", addr)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("cannot listen on %s: permission denied (ports below 1024 need privileges)", addr)
+	}
+	return fmt.Errorf("cannot listen on %s: %w", addr, err)
+}
+
+// newLogger logs text to a terminal and JSON otherwise.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
