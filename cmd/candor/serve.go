@@ -24,8 +24,13 @@ import (
 	"github.com/candorhq/candor/internal/pgcluster"
 	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/probes/demo"
+	"github.com/candorhq/candor/runbooks"
 	"github.com/candorhq/candor/site"
 )
+
+// incidentTick is how often the time-driven incident rules run: resolving
+// after the quiet period, reminders, maintenance windows.
+const incidentTick = 5 * time.Second
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, o := newFlags("serve", stderr)
@@ -34,6 +39,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := newLogger(stderr)
 	cfg, err := loadConfig(o)
+	if err != nil {
+		return configError(err, stderr)
+	}
+	set, err := runbooks.Load(cfg.Runbooks.Dir)
 	if err != nil {
 		return configError(err, stderr)
 	}
@@ -76,6 +85,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		})
 		log.Info("demo login target is serving", "url", "http://"+demoLn.Addr().String()+"/login")
 	}
+	store, err := newIncidentStore(ctx, db.Pool, cfg, set, nil)
+	if err != nil {
+		return err
+	}
+	bgWork.Go(func() { tickIncidents(bg, store, incidentTick, log) })
+
 	plans, err := compilePlans(cfg.Probes)
 	if err != nil {
 		return err
@@ -86,10 +101,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Runner: runner,
 		Pool:   db.Pool,
 		Store:  probes.NewStore(db.Pool),
-		Logger: log,
-		OnResult: func(ctx context.Context, r probes.Result) {
-			log.Debug("probe result", "probe", r.Probe, "outcome", r.Outcome, "step", r.FailedStep, "class", r.Class)
-		},
+		Logger:   log,
+		OnResult: observe(store, log),
 	})
 	if err != nil {
 		return fmt.Errorf("schedule probes: %w", err)
@@ -242,6 +255,7 @@ func connect(ctx context.Context, connString string) (*pgxpool.Pool, error) {
 		return nil, errors.New("the connection string is not valid") // pgx's message may echo the password
 	}
 	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/internal/pgtest"
+	"github.com/candorhq/candor/probes"
+	"github.com/candorhq/candor/probes/demo"
+	"github.com/candorhq/candor/runbooks"
+)
+
+// fakeClock is the one clock of a scenario: the demo target's TOTP codes,
+// the runner's and the incidents store's time all read it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// scenario is the demo configuration's probes walking the demo login target
+// and feeding the incidents store, as `candor serve` wires them, with an
+// injected clock.
+type scenario struct {
+	t        *testing.T
+	clk      *fakeClock
+	target   *demo.Target
+	cfg      *appConfig
+	plans    []*probes.Plan
+	runner   *probes.Runner
+	store    *incidents.Store
+	results  *probes.Store
+	interval time.Duration
+}
+
+func newScenario(t *testing.T) *scenario {
+	t.Helper()
+	clk := &fakeClock{t: time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)}
+	target := demo.New(demo.Options{Now: clk.Now})
+	t.Cleanup(target.Close)
+	srv := httptest.NewServer(target)
+	t.Cleanup(srv.Close)
+	cfg, err := parseConfig("demo", []byte(demoConfig(strings.TrimPrefix(srv.URL, "http://"))), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := compilePlans(cfg.Probes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := probes.NewRunner(probes.RunnerOptions{Location: cfg.Location, Now: clk.Now,
+		Sleep: func(ctx context.Context, d time.Duration) error { clk.Advance(d); return nil }})
+	t.Cleanup(runner.Close)
+	set, err := runbooks.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := pgtest.New(t)
+	store, err := newIncidentStore(t.Context(), pool, cfg, set, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &scenario{t: t, clk: clk, target: target, cfg: cfg, plans: plans, runner: runner, store: store,
+		results: probes.NewStore(pool), interval: 15 * time.Second}
+}
+
+// round runs every probe once, records the results as serve does, and moves
+// the clock one interval on. It returns the results.
+func (s *scenario) round() []probes.Result {
+	s.t.Helper()
+	ctx := s.t.Context()
+	var rs []probes.Result
+	for _, p := range s.plans {
+		r := s.runner.Run(ctx, p)
+		rs = append(rs, r)
+		if err := s.results.Insert(ctx, []probes.Result{r}); err != nil {
+			s.t.Fatal(err)
+		}
+		if _, err := s.store.Observe(ctx, r); err != nil {
+			s.t.Fatalf("observe %s: %v", r.Probe, err)
+		}
+		s.clk.Advance(time.Second)
+	}
+	s.clk.Advance(s.interval - time.Duration(len(s.plans))*time.Second)
+	return rs
+}
+
+func (s *scenario) open() []incidents.Incident {
+	s.t.Helper()
+	incs, err := s.store.List(s.t.Context(), incidents.ListFilter{OpenOnly: true})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return incs
+}
+
+func TestDemoEventsDownOpensOneNonSecurityIncidentWithItsRunbookAndResolves(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	ctx := t.Context()
+	for _, r := range s.round() {
+		if r.Failed() {
+			t.Fatalf("healthy demo: probe %s failed at %s: %s", r.Probe, r.FailedStep, r.Message)
+		}
+	}
+	if err := s.target.SetFault(demo.Fault{Mode: demo.FaultEventsDown}); err != nil {
+		t.Fatal(err)
+	}
+	var firstFailure time.Time
+	for i := 0; i < 2; i++ {
+		for _, r := range s.round() {
+			if r.Failed() && firstFailure.IsZero() {
+				firstFailure = r.Start
+			}
+		}
+	}
+	open := s.open()
+	if len(open) != 1 {
+		t.Fatalf("after two failing intervals: %d open incidents, want exactly 1: %+v", len(open), open)
+	}
+	inc := open[0]
+	if inc.Classification != incidents.NonSecurity || !inc.Public {
+		t.Errorf("classification %s, public %v; want non_security and public", inc.Classification, inc.Public)
+	}
+	if !inc.StartedAt.Equal(firstFailure) {
+		t.Errorf("incident starts %s, want the first failed run %s", inc.StartedAt, firstFailure)
+	}
+	if !slicesContain(inc.Components, "Login") {
+		t.Errorf("components %v lack Login", inc.Components)
+	}
+	tl, err := s.store.Timeline(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runbookIDs []string
+	for _, e := range tl {
+		if e.Kind == incidents.KindRunbookAttached && e.Event().Runbook != nil {
+			runbookIDs = append(runbookIDs, e.Event().Runbook.ID)
+		}
+	}
+	if len(runbookIDs) == 0 || runbookIDs[0] != "login-events-down" {
+		t.Errorf("attached runbooks %v; want login-events-down first", runbookIDs)
+	}
+	ups, err := s.store.Updates(ctx, inc.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups) != 1 || !strings.Contains(strings.ToLower(ups[0].Body), "no indication that this is a security incident") {
+		t.Errorf("first public update: %+v", ups)
+	}
+
+	s.target.ClearFault()
+	for i := 0; i < 3; i++ {
+		s.round()
+	}
+	got, err := s.store.Get(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != incidents.StatusMonitoring {
+		t.Fatalf("after three good rounds: status %s, want monitoring", got.Status)
+	}
+	s.clk.Advance(s.store.Policy().QuietPeriod.D + time.Second)
+	if _, err := s.store.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.store.Get(ctx, inc.ID); got.Status != incidents.StatusResolved {
+		t.Fatalf("after the quiet period: status %s, want resolved", got.Status)
+	}
+	note, err := s.store.DraftNote(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := firstFailure.UTC().Format("2006-01-02 15:04")
+	if !strings.Contains(note, start) {
+		t.Errorf("note draft lacks the start %s UTC:\n%s", start, note)
+	}
+}
+
+func TestDemoSecurityFaultsOpenSecurityIncidentsThatAreNotPublic(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{demo.FaultAcceptAnyCode, demo.FaultSkip2SA} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			s := newScenario(t)
+			s.round()
+			if err := s.target.SetFault(demo.Fault{Mode: mode}); err != nil {
+				t.Fatal(err)
+			}
+			s.round()
+			s.round()
+			open := s.open()
+			if len(open) != 1 {
+				t.Fatalf("%d open incidents, want 1: %+v", len(open), open)
+			}
+			inc := open[0]
+			if inc.Classification != incidents.Security || inc.Public {
+				t.Errorf("classification %s public %v; want security and not public", inc.Classification, inc.Public)
+			}
+			ev, err := s.store.Evidence(t.Context(), inc.ID)
+			if err != nil || len(ev) == 0 {
+				t.Errorf("no evidence behind the classification (%v)", err)
+			}
+			ups, err := s.store.Updates(t.Context(), inc.ID, true)
+			if err != nil || len(ups) != 0 {
+				t.Errorf("a security incident got public updates: %+v %v", ups, err)
+			}
+		})
+	}
+}
+
+func slicesContain(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
