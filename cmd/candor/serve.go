@@ -98,9 +98,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	runner := probes.NewRunner(probes.RunnerOptions{Location: cfg.Location})
 	defer runner.Close()
 	sched, err := probes.NewScheduler(plans, probes.SchedulerOptions{
-		Runner: runner,
-		Pool:   db.Pool,
-		Store:  probes.NewStore(db.Pool),
+		Runner:   runner,
+		Pool:     db.Pool,
+		Store:    probes.NewStore(db.Pool),
 		Logger:   log,
 		OnResult: observe(store, log),
 	})
