@@ -235,3 +235,22 @@ func TestServeWithTheEmbeddedClusterSurvivesARestart(t *testing.T) {
 		t.Errorf("the restart applied migrations again, so the data did not survive:\n%s", log)
 	}
 }
+
+func TestProbeRunWalksTheDemoFlows(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // cmdProbe starts the demo target here
+	for _, name := range []string{"login", "login-remembered", "login-security"} {
+		code, stdout, stderr := runCmd(t, t.Context(), "probe", "run", name, "--demo-listen", addr)
+		if code != 0 || !strings.Contains(stdout, "totp") {
+			t.Errorf("probe run %s: exit %d\n%s%s", name, code, stdout, stderr)
+		}
+	}
+	code, stdout, _ := runCmd(t, t.Context(), "probe", "run", "nope", "--demo-listen", addr)
+	if code != 1 || !strings.Contains(stdout, `no probe named "nope"`) {
+		t.Errorf("unknown probe: exit %d, %q", code, stdout)
+	}
+}
