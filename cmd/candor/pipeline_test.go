@@ -156,8 +156,17 @@ func TestDemoEventsDownOpensOneNonSecurityIncidentWithItsRunbookAndResolves(t *t
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ups) != 1 || !strings.Contains(strings.ToLower(ups[0].Body), "no indication that this is a security incident") {
-		t.Errorf("first public update: %+v", ups)
+	// The first public update is the events runbook's non-security
+	// template, rendered with this incident's start time.
+	set, _ := runbooks.Load("")
+	rb, _ := set.ByID("login-events-down")
+	want, err := rb.Render("first_update", runbooks.Incident{Components: inc.Components, StartedAt: firstFailure,
+		Classification: "non_security", Cadence: s.store.Policy().Cadence.D})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups) != 1 || !ups[0].Automatic || ups[0].Body != want {
+		t.Errorf("first public update:\n%+v\nwant the runbook's template:\n%s", ups, want)
 	}
 
 	s.target.ClearFault()
