@@ -1,0 +1,94 @@
+package site
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/feeds"
+)
+
+// statusWords names an incident update's status in a feed entry's title.
+var statusWords = map[string]string{
+	"investigating": "Investigating",
+	"identified":    "Identified",
+	"monitoring":    "Monitoring",
+	"resolved":      "Resolved",
+	"postmortem":    "Postmortem",
+}
+
+// feed renders the entries of the incidents in incs as RSS 2.0 and Atom 1.0:
+// one entry per public update, newest first, dated in UTC, titled with the
+// status and linking to the incident. Text goes through encoding/xml, which
+// escapes it (and replaces characters XML cannot carry), so "]]>" or a
+// script tag in an update is inert.
+func (m *model) feed(title, link, selfPath string, incs []*incident) (rss, atom []byte, err error) {
+	host := "candor"
+	if u, err := url.Parse(m.Page.URL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	f := &feeds.Feed{
+		Title:       title,
+		Link:        &feeds.Link{Href: m.url(link)},
+		Description: "Incident history of " + m.Page.Name,
+		Id:          m.url(selfPath + ".atom"),
+		Updated:     m.UpdatedAt.UTC(),
+		Created:     m.UpdatedAt.UTC(),
+	}
+	for _, in := range incs {
+		for _, u := range in.Updates {
+			at := u.CreatedAt.UTC()
+			f.Items = append(f.Items, &feeds.Item{
+				Title:       fmt.Sprintf("%s: %s", statusWords[string(u.Status)], in.Title),
+				Link:        &feeds.Link{Href: m.url(fmt.Sprintf("%s#update-%d", incidentPath(in.ID), u.ID))},
+				Id:          fmt.Sprintf("tag:%s,%s:incident/%d/update/%d", host, in.StartedAt.UTC().Format("2006-01-02"), in.ID, u.ID),
+				Description: u.BodyHTML,
+				Created:     at,
+				Updated:     at,
+			})
+		}
+	}
+	sortItems(f.Items)
+	if len(f.Items) > 0 {
+		f.Updated = f.Items[0].Updated
+	}
+	r, err := f.ToRss()
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := f.ToAtom()
+	if err != nil {
+		return nil, nil, err
+	}
+	return []byte(r), []byte(a), nil
+}
+
+// sortItems puts the newest entries first (stable for equal times).
+func sortItems(items []*feeds.Item) {
+	slices.SortStableFunc(items, func(a, b *feeds.Item) int { return b.Created.Compare(a.Created) })
+}
+
+func (b *builder) addFeeds(m *model) error {
+	all := make([]*incident, len(m.Incidents))
+	for i := range m.Incidents {
+		all[i] = &m.Incidents[i]
+	}
+	rss, atom, err := m.feed(m.Page.Name+" status history", "/history", "/history", all)
+	if err != nil {
+		return err
+	}
+	b.add("/history.rss", typeRSS, rss)
+	b.add("/history.atom", typeAtom, atom)
+	for i := range m.Components {
+		c := &m.Components[i]
+		base := componentPath(c.ID)
+		rss, atom, err := m.feed(strings.TrimSpace(m.Page.Name+" status history: "+c.Name), base, base, c.Incidents)
+		if err != nil {
+			return err
+		}
+		b.add(base+".rss", typeRSS, rss)
+		b.add(base+".atom", typeAtom, atom)
+	}
+	return nil
+}

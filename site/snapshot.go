@@ -1,0 +1,221 @@
+package site
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Snapshot is every public response of the site, rendered once: a request
+// is a map look-up. It is immutable once built and shared by all requests.
+type Snapshot struct {
+	// Built is when the snapshot was rendered; UpdatedAt is the latest change
+	// in the data it shows. Both UTC.
+	Built     time.Time
+	UpdatedAt time.Time
+	files     map[string]*file
+	notFound  *file
+}
+
+// file is one response in both encodings, with its headers prepared so that
+// serving it allocates nothing.
+type file struct {
+	path   string
+	status int
+	body   []byte
+	gz     []byte
+	hdr    http.Header // identity
+	hdrGz  http.Header // gzip
+}
+
+// Content types of what a snapshot holds.
+const (
+	typeHTML = "text/html; charset=utf-8"
+	typeJSON = "application/json; charset=utf-8"
+	typeRSS  = "application/rss+xml; charset=utf-8"
+	typeAtom = "application/atom+xml; charset=utf-8"
+	typeSVG  = "image/svg+xml"
+	typeCSS  = "text/css; charset=utf-8"
+	typeJS   = "text/javascript; charset=utf-8"
+)
+
+// csp allows the page's own stylesheet, script and nothing else: no inline
+// script or style, no frames, no forms, no plugins.
+const csp = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// svgCSP keeps a badge inert even when opened directly.
+const svgCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *"
+
+// Cache-Control of a snapshot's responses: a CDN or browser may reuse them
+// for a few seconds, serve them while it revalidates, and keep serving them
+// for a day if Candor cannot answer.
+const (
+	cacheShort     = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cacheNotFound  = "public, max-age=60"
+)
+
+// builder collects the files of a snapshot.
+type builder struct {
+	files    map[string]*file
+	notFound *file
+	gz       *gzip.Writer
+	buf      bytes.Buffer
+}
+
+func newBuilder() *builder {
+	gz, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
+	return &builder{files: map[string]*file{}, gz: gz}
+}
+
+// add puts a response at path, compressing it and preparing its headers.
+func (b *builder) add(path, ctype string, body []byte) *file {
+	f := b.make(path, http.StatusOK, ctype, cacheShort, body)
+	b.files[path] = f
+	return f
+}
+
+func (b *builder) make(path string, status int, ctype, cache string, body []byte) *file {
+	b.buf.Reset()
+	b.gz.Reset(&b.buf)
+	_, _ = b.gz.Write(body)
+	_ = b.gz.Close()
+	gz := bytes.Clone(b.buf.Bytes())
+	sum := sha256.Sum256(body)
+	tag := base64.RawURLEncoding.EncodeToString(sum[:18])
+	f := &file{path: path, status: status, body: body, gz: gz}
+	f.hdr = headers(path, ctype, cache, `"`+tag+`"`, len(body), "")
+	f.hdrGz = headers(path, ctype, cache, `"`+tag+`-gz"`, len(gz), "gzip")
+	return f
+}
+
+func headers(path, ctype, cache, etag string, n int, enc string) http.Header {
+	h := http.Header{
+		"Content-Type":               {ctype},
+		"Content-Length":             {strconv.Itoa(n)},
+		"Cache-Control":              {cache},
+		"Etag":                       {etag},
+		"Vary":                       {"Accept-Encoding"},
+		"X-Content-Type-Options":     {"nosniff"},
+		"Referrer-Policy":            {"strict-origin-when-cross-origin"},
+		"X-Frame-Options":            {"DENY"},
+		"Content-Security-Policy":    {csp},
+		"Cross-Origin-Opener-Policy": {"same-origin"},
+	}
+	if enc != "" {
+		h["Content-Encoding"] = []string{enc}
+	}
+	if ctype == typeSVG {
+		h["Content-Security-Policy"] = []string{svgCSP}
+		delete(h, "X-Frame-Options")
+	}
+	// The API, the feeds and the badges are read by other sites' widgets.
+	if strings.HasPrefix(path, "/api/") || ctype == typeSVG || ctype == typeRSS || ctype == typeAtom {
+		h["Access-Control-Allow-Origin"] = []string{"*"}
+	}
+	return h
+}
+
+func (b *builder) snapshot(built, updated time.Time) *Snapshot {
+	return &Snapshot{Built: built, UpdatedAt: updated, files: b.files, notFound: b.notFound}
+}
+
+// Paths returns the paths the snapshot serves, sorted.
+func (s *Snapshot) Paths() []string {
+	out := make([]string, 0, len(s.files))
+	for p := range s.files {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Body returns the identity body served at path, and whether there is one.
+func (s *Snapshot) Body(path string) ([]byte, bool) {
+	f, ok := s.files[path]
+	if !ok {
+		return nil, false
+	}
+	return f.body, true
+}
+
+// serve answers one request from the snapshot.
+func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h := w.Header()
+		h["Allow"] = []string{"GET, HEAD"}
+		h["Cache-Control"] = []string{"no-store"}
+		h["X-Content-Type-Options"] = []string{"nosniff"}
+		h["Content-Security-Policy"] = []string{csp}
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	f := s.files[r.URL.Path]
+	if f == nil {
+		f = s.notFound
+	}
+	hdr, body := f.hdr, f.body
+	if acceptsGzip(r.Header["Accept-Encoding"]) {
+		hdr, body = f.hdrGz, f.gz
+	}
+	h := w.Header()
+	for k, v := range hdr {
+		h[k] = v
+	}
+	if f.status == http.StatusOK && etagMatch(r.Header["If-None-Match"], hdr["Etag"][0]) {
+		delete(h, "Content-Length")
+		delete(h, "Content-Type")
+		delete(h, "Content-Encoding")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.WriteHeader(f.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// acceptsGzip reports whether Accept-Encoding allows gzip (or *) with a
+// non-zero quality.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for len(v) > 0 {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			name, params, _ := strings.Cut(part, ";")
+			name = strings.TrimSpace(name)
+			if !strings.EqualFold(name, "gzip") && !strings.EqualFold(name, "x-gzip") && name != "*" {
+				continue
+			}
+			q := strings.TrimSpace(params)
+			if rest, ok := strings.CutPrefix(strings.ToLower(q), "q="); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil && f == 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// etagMatch is If-None-Match's weak comparison against our strong tag.
+func etagMatch(values []string, etag string) bool {
+	for _, v := range values {
+		for len(v) > 0 {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			part = strings.TrimSpace(part)
+			if part == "*" || strings.TrimPrefix(part, "W/") == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
