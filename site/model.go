@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/microcosm-cc/bluemonday"
+
 	"github.com/candorhq/candor/incidents"
 )
 
@@ -146,6 +148,11 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time) (*
 		return nil, err
 	}
 	m := &model{Page: page, Built: now}
+	// The Store sanitises update HTML when it is written; sanitising again
+	// here keeps a row written some other way from reaching a page.
+	pol := bluemonday.UGCPolicy()
+	pol.RequireNoFollowOnLinks(true)
+	safe := func(h string) string { return clean(pol.Sanitize(h), 0) }
 	byName := map[string]*component{}
 	m.Components = make([]component, len(infos))
 	for i, ci := range infos {
@@ -217,6 +224,7 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time) (*
 		first := firstChanges(in, us)
 		for k, u := range us {
 			u.Body = clean(u.Body, 0)
+			u.BodyHTML = safe(u.BodyHTML)
 			up := update{PostedUpdate: u}
 			var changes []incidents.ComponentChange
 			_ = json.Unmarshal(u.Components, &changes)
@@ -252,6 +260,7 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time) (*
 		}
 	}
 	for _, mt := range ms {
+		mt.BodyHTML = safe(mt.BodyHTML)
 		x := maintenance{Maintenance: mt, Title: title(mt.Title)}
 		for _, name := range mt.Components {
 			if c := byName[incidents.ComponentID(name)]; c != nil {
