@@ -78,7 +78,7 @@ func NewScheduler(plans []*Plan, o SchedulerOptions) (*Scheduler, error) {
 	}
 	loc := o.Runner.Location()
 	if o.Pool != nil {
-		s.lock = &leaseLocker{pool: o.Pool, holder: o.Holder, keys: map[string]leaseKey{}}
+		s.lock = &leaseLocker{pool: o.Pool, holder: o.Holder, keys: map[string]leaseKey{}, log: s.log}
 	}
 	for _, p := range plans {
 		if !p.RunsAt(loc) {
@@ -212,6 +212,7 @@ type leaseLocker struct {
 	pool   *pgxpool.Pool
 	holder string
 	keys   map[string]leaseKey // fixed after NewScheduler
+	log    *slog.Logger
 }
 
 // errLeaseHeld tells gocron that another replica runs this interval.
@@ -224,7 +225,14 @@ func (l *leaseLocker) Lock(ctx context.Context, key string) (gocron.Lock, error)
 	}
 	ok, err := takeLease(ctx, l.pool, k.probe, k.location, l.holder, k.interval)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// The database is unreachable: keep probing rather than go blind
+		// when it matters most. Results are buffered until it returns;
+		// replicas in the same location may both run this interval.
+		l.log.Warn("probe lease unavailable; running without it", "probe", k.probe, "location", k.location, "err", err)
+		return noUnlock{}, nil
 	}
 	if !ok {
 		return nil, errLeaseHeld

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/candorhq/candor/incidents"
@@ -83,15 +86,99 @@ func newIncidentStore(ctx context.Context, pool *pgxpool.Pool, cfg *appConfig, s
 	return st, nil
 }
 
-// observe hands each probe result to the incidents store.
-func observe(st *incidents.Store, log *slog.Logger) func(context.Context, probes.Result) {
-	return func(ctx context.Context, r probes.Result) {
-		evs, err := st.Observe(ctx, r)
-		if err != nil {
-			log.Error("record a probe result in incidents", "probe", r.Probe, "location", r.Location, "err", err)
-			return
+// observer hands probe results to the incidents store in the order they
+// arrive. While the database is unreachable it keeps them (up to max, the
+// oldest dropped first) and retries, so that an outage of Candor's own
+// database does not erase what the probes saw meanwhile.
+type observer struct {
+	st    *incidents.Store
+	log   *slog.Logger
+	max   int
+	retry time.Duration
+
+	mu      sync.Mutex
+	queue   []probes.Result
+	dropped int
+	wake    chan struct{}
+}
+
+func newObserver(st *incidents.Store, log *slog.Logger) *observer {
+	return &observer{st: st, log: log, max: 10_000, retry: time.Second, wake: make(chan struct{}, 1)}
+}
+
+// Add queues r; it never blocks (it is the scheduler's OnResult).
+func (o *observer) Add(_ context.Context, r probes.Result) {
+	o.mu.Lock()
+	o.queue = append(o.queue, r)
+	if len(o.queue) > o.max {
+		o.queue = o.queue[1:]
+		o.dropped++
+	}
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Pending is how many results wait for the database.
+func (o *observer) Pending() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queue)
+}
+
+// Run records queued results until ctx ends.
+func (o *observer) Run(ctx context.Context) {
+	t := time.NewTimer(o.retry)
+	defer t.Stop()
+	for {
+		if !o.drain(ctx) {
+			t.Reset(o.retry) // the database is away: try again later
 		}
-		logEvents(log, evs)
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// drain records queued results in order; it returns false when the
+// database could not be reached and results remain.
+func (o *observer) drain(ctx context.Context) bool {
+	for {
+		o.mu.Lock()
+		if len(o.queue) == 0 {
+			o.mu.Unlock()
+			return true
+		}
+		r, dropped := o.queue[0], o.dropped
+		o.dropped = 0
+		o.mu.Unlock()
+		if dropped > 0 {
+			o.log.Warn("probe results dropped while the database was unreachable", "count", dropped)
+		}
+		evs, err := o.st.Observe(ctx, r)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			logEvents(o.log, evs)
+		case ctx.Err() != nil:
+			return false
+		case errors.As(err, &pgErr) && !transientSQLState(pgErr.Code):
+			// The server answered and refused: retrying will not help.
+			o.log.Error("record a probe result in incidents", "probe", r.Probe, "location", r.Location, "err", err)
+		default:
+			o.log.Warn("database unreachable; probe results kept for later", "pending", o.Pending(), "err", err)
+			return false
+		}
+		o.mu.Lock()
+		if len(o.queue) > 0 && o.queue[0].Start.Equal(r.Start) && o.queue[0].Probe == r.Probe {
+			o.queue = o.queue[1:]
+		}
+		o.mu.Unlock()
 	}
 }
 
@@ -122,4 +209,15 @@ func logEvents(log *slog.Logger, evs []incidents.Event) {
 			log.Info("incident "+string(e.Kind), "incident", e.Incident, "to", e.To, "classification", e.Classification)
 		}
 	}
+}
+
+// transientSQLState reports whether a PostgreSQL error means the server is
+// going away or not ready (connection exceptions, shutdown, start-up, lack
+// of resources) rather than that it refused this statement.
+func transientSQLState(code string) bool {
+	switch code[:min(2, len(code))] {
+	case "08", "53", "57", "58":
+		return true
+	}
+	return false
 }

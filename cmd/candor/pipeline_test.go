@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/internal/migrate"
+	"github.com/candorhq/candor/internal/pgcluster"
 	"github.com/candorhq/candor/internal/pgtest"
 	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/probes/demo"
@@ -46,6 +52,12 @@ type scenario struct {
 
 func newScenario(t *testing.T) *scenario {
 	t.Helper()
+	return newScenarioOn(t, pgtest.New(t))
+}
+
+// newScenarioOn is newScenario on a database of the test's choosing.
+func newScenarioOn(t *testing.T, pool *pgxpool.Pool) *scenario {
+	t.Helper()
 	clk := &fakeClock{t: time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)}
 	target := demo.New(demo.Options{Now: clk.Now})
 	t.Cleanup(target.Close)
@@ -66,13 +78,23 @@ func newScenario(t *testing.T) *scenario {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := pgtest.New(t)
 	store, err := newIncidentStore(t.Context(), pool, cfg, set, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &scenario{t: t, clk: clk, target: target, cfg: cfg, plans: plans, runner: runner, store: store,
 		results: probes.NewStore(pool), interval: 15 * time.Second}
+}
+
+// run runs every probe once and moves the clock one interval on, recording nothing.
+func (s *scenario) run() []probes.Result {
+	var rs []probes.Result
+	for _, p := range s.plans {
+		rs = append(rs, s.runner.Run(s.t.Context(), p))
+		s.clk.Advance(time.Second)
+	}
+	s.clk.Advance(s.interval - time.Duration(len(s.plans))*time.Second)
+	return rs
 }
 
 // round runs every probe once, records the results as serve does, and moves
@@ -236,4 +258,85 @@ func slicesContain(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+func TestProbeResultsTakenDuringADatabaseOutageAreRecordedWhenItReturns(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dir, err := os.MkdirTemp("", "candor-outage-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startDB := func() *pgcluster.Cluster {
+		cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fast: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	cl := startDB()
+	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+	pool, err := connect(ctx, cl.ConnString("candor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := migrate.Apply(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	s := newScenarioOn(t, pool)
+	obs := newObserver(s.store, slog.New(slog.DiscardHandler))
+	obs.retry = 20 * time.Millisecond
+	obsCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { obs.Run(obsCtx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	for _, r := range s.run() {
+		obs.Add(ctx, r)
+	}
+	eventually(t, "the healthy round to be recorded", func() bool { return obs.Pending() == 0 })
+
+	// PostgreSQL goes away; the login breaks meanwhile.
+	if err := cl.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.target.SetFault(demo.Fault{Mode: demo.FaultEventsDown}); err != nil {
+		t.Fatal(err)
+	}
+	var firstFailure time.Time
+	for i := 0; i < 2; i++ {
+		for _, r := range s.run() {
+			if r.Failed() && firstFailure.IsZero() {
+				firstFailure = r.Start
+			}
+			obs.Add(ctx, r)
+		}
+	}
+	if n := obs.Pending(); n != 2*len(s.plans) {
+		t.Fatalf("%d results pending while the database is down, want %d", n, 2*len(s.plans))
+	}
+
+	cl = startDB()
+	eventually(t, "the kept results to be recorded", func() bool { return obs.Pending() == 0 })
+	open := s.open()
+	if len(open) != 1 || !open[0].StartedAt.Equal(firstFailure) {
+		t.Fatalf("open incidents %+v; want one starting at the first failed run %s", open, firstFailure)
+	}
+}
+
+// eventually polls cond until it holds or a generous deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

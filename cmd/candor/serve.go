@@ -90,6 +90,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	bgWork.Go(func() { tickIncidents(bg, store, incidentTick, log) })
+	obs := newObserver(store, log)
+	bgWork.Go(func() { obs.Run(bg) })
 
 	plans, err := compilePlans(cfg.Probes)
 	if err != nil {
@@ -102,7 +104,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Pool:     db.Pool,
 		Store:    probes.NewStore(db.Pool),
 		Logger:   log,
-		OnResult: observe(store, log),
+		OnResult: obs.Add,
 	})
 	if err != nil {
 		return fmt.Errorf("schedule probes: %w", err)
