@@ -180,3 +180,10 @@ func (b *builder) addPages(m *model, a assets) error {
 	b.notFound = b.make("/404.html", 404, typeHTML, cacheNotFound, body)
 	return nil
 }
+
+func axisUptime(u float64) string {
+	if u < 0 {
+		return "No data yet"
+	}
+	return pct(u) + " uptime"
+}

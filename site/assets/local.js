@@ -5,7 +5,7 @@
   var tz;
   try { tz = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
   if (!tz || tz === "UTC" || tz === "Etc/UTC") return;
-  var full = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+  var full = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
   var els = document.querySelectorAll("time[data-local]");
   for (var i = 0; i < els.length; i++) {
     var d = new Date(els[i].getAttribute("datetime"));
