@@ -161,6 +161,42 @@ func (c *Console) resetOperator(w http.ResponseWriter, r *http.Request, p *princ
 	return c.renderOperators(w, r, p, http.StatusOK, link, "")
 }
 
+// setAccess disables an operator (ending their sessions and forgetting
+// their devices) or enables them again.
+func (c *Console) setAccess(w http.ResponseWriter, r *http.Request, p *principal) error {
+	ctx, now := r.Context(), c.now()
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	disable := r.PostFormValue("disabled") == "true"
+	if id == p.Operator.ID {
+		return c.renderOperators(w, r, p, http.StatusUnprocessableEntity, "", "You cannot disable yourself; ask another admin.")
+	}
+	err = transact(ctx, c.o.Pool, func(tx pgx.Tx) error {
+		o, err := operatorByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `update operators set disabled = $2, updated_at = $3 where id = $1`, id, disable, now); err != nil {
+			return err
+		}
+		action := "operator.enabled"
+		if disable {
+			action = "operator.disabled"
+			if err := revokeAll(ctx, tx, id, now); err != nil {
+				return err
+			}
+		}
+		return audit(ctx, tx, now, p.actor(), action, o.Email, address(r), nil)
+	})
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/admin/operators", http.StatusSeeOther)
+	return nil
+}
+
 func (c *Console) revokeOperatorDevices(w http.ResponseWriter, r *http.Request, p *principal) error {
 	ctx, now := r.Context(), c.now()
 	id, err := pathID(r)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -28,11 +29,10 @@ type Options struct {
 	Incidents *incidents.Store
 	Runbooks  runbooks.Set
 	// BaseURL is where operators reach Candor ("https://status.example.com"),
-	// for enrolment links and the authenticator's issuer. An https BaseURL
-	// makes cookies Secure.
+	// for enrolment links. Cookies are Secure unless BaseURL is plain http
+	// on a loopback address (a local trial or the demo).
 	BaseURL string
-	// Secure marks cookies Secure even when BaseURL is not https (TLS ends at
-	// a proxy in front). A request that arrives over TLS always gets them.
+	// Secure marks cookies Secure even for a loopback http BaseURL.
 	Secure bool
 	// Issuer is the name authenticator apps show; default "Candor".
 	Issuer string
@@ -47,6 +47,7 @@ type Console struct {
 	log    *slog.Logger
 	routes []route
 	mux    *http.ServeMux
+	h      http.Handler
 }
 
 // New returns a Console.
@@ -64,7 +65,7 @@ func New(o Options) (*Console, error) {
 		o.Now = time.Now
 	}
 	o.BaseURL = strings.TrimRight(o.BaseURL, "/")
-	if strings.HasPrefix(o.BaseURL, "https://") {
+	if !plainLoopback(o.BaseURL) {
 		o.Secure = true
 	}
 	c := &Console{o: o, log: o.Logger}
@@ -80,21 +81,35 @@ func New(o Options) (*Console, error) {
 	c.mux.HandleFunc("/api/v1/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "", "no such endpoint")
 	})
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.auditReq(r, "anonymous", "csrf.refused", r.URL.Path, map[string]any{"why": "cross-origin request"})
+		c.fail(w, r, nil, &httpError{status: http.StatusForbidden, msg: "This request came from another site and was refused."})
+	}))
+	c.h = c.headers(cop.Handler(c.mux))
 	return c, nil
+}
+
+// plainLoopback reports whether base is an http URL on a loopback host,
+// the one case where cookies go without the Secure flag.
+func plainLoopback(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 //go:embed static
 var staticFS embed.FS
 
 // Handler serves every path under /admin/ and /api/v1/.
-func (c *Console) Handler() http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c.auditReq(r, "anonymous", "csrf.refused", r.URL.Path, map[string]any{"why": "cross-origin request"})
-		c.fail(w, r, nil, &httpError{status: http.StatusForbidden, msg: "This request came from another site and was refused."})
-	}))
-	return c.headers(cop.Handler(c.mux))
-}
+func (c *Console) Handler() http.Handler { return c.h }
 
 func (c *Console) now() time.Time { return c.o.Now().UTC() }
 

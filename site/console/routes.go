@@ -55,6 +55,7 @@ func (c *Console) routeTable() []route {
 		{method: "POST", path: "/admin/operators", role: Admin, h: c.addOperator},
 		{method: "POST", path: "/admin/operators/{id}/role", role: Admin, h: c.setRole},
 		{method: "POST", path: "/admin/operators/{id}/reset", role: Admin, h: c.resetOperator},
+		{method: "POST", path: "/admin/operators/{id}/access", role: Admin, h: c.setAccess},
 		{method: "POST", path: "/admin/operators/{id}/devices/revoke", role: Admin, h: c.revokeOperatorDevices},
 		{method: "GET", path: "/admin/tokens", role: Admin, h: c.tokenList},
 		{method: "POST", path: "/admin/tokens", role: Admin, h: c.addToken},

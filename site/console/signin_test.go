@@ -162,20 +162,32 @@ func TestSignInWithTOTPAndCookieFlags(t *testing.T) {
 	}
 }
 
-func TestSecureCookiesWhenConfigured(t *testing.T) {
+func TestCookiesAreSecureUnlessPlainHTTPOnLoopback(t *testing.T) {
 	e := newEnv(t)
-	c, err := New(Options{Pool: e.pool, Incidents: e.store, BaseURL: "https://status.example.com", Now: e.clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := httptest.NewRecorder()
-	c.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/admin/login", nil))
-	sc := w.Header().Get("Set-Cookie")
-	if !strings.Contains(sc, "Secure") || !strings.Contains(sc, "HttpOnly") {
-		t.Errorf("cookie %q", sc)
-	}
-	if w.Header().Get("Strict-Transport-Security") == "" {
-		t.Error("no HSTS over https")
+	for _, tc := range []struct {
+		base   string
+		secure bool
+	}{
+		{"https://status.example.com", true},
+		{"http://status.example.com", true},
+		{"", true},
+		{"http://127.0.0.1:8080", false},
+		{"http://localhost:8080/", false},
+		{"http://[::1]:8080", false},
+	} {
+		c, err := New(Options{Pool: e.pool, Incidents: e.store, BaseURL: tc.base, Now: e.clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		c.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/admin/login", nil))
+		sc := w.Header().Get("Set-Cookie")
+		if strings.Contains(sc, "; Secure") != tc.secure || !strings.Contains(sc, "HttpOnly") {
+			t.Errorf("BaseURL %q: cookie %q", tc.base, sc)
+		}
+		if (w.Header().Get("Strict-Transport-Security") != "") != tc.secure {
+			t.Errorf("BaseURL %q: HSTS %q", tc.base, w.Header().Get("Strict-Transport-Security"))
+		}
 	}
 }
 
@@ -349,10 +361,7 @@ func TestLockOutAndNoAccountEnumeration(t *testing.T) {
 	if known.status != http.StatusUnauthorized || unknown.status != known.status {
 		t.Fatalf("statuses: known %d, unknown %d", known.status, unknown.status)
 	}
-	norm := func(s, email string) string {
-		return strings.ReplaceAll(csrfRE.ReplaceAllString(s, ""), email, "EMAIL")
-	}
-	if norm(known.body, op.email) != norm(unknown.body, "nobody@example.com") {
+	if normalized(known.body, op.email) != normalized(unknown.body, "nobody@example.com") {
 		t.Errorf("a wrong password and an unknown account answer differently:\n%s\n---\n%s", known.body, unknown.body)
 	}
 	// Five failures lock the account for 15 minutes, even with the right password.
@@ -494,4 +503,38 @@ func regexpFind(re, s string) string {
 		return ""
 	}
 	return m[1]
+}
+
+func TestDisabledOperatorCannotSignIn(t *testing.T) {
+	e := newEnv(t)
+	admin := e.browser()
+	e.enrol(admin, "root@example.com", Admin)
+	b := e.browser()
+	op := e.enrol(b, "ada@example.com", Viewer)
+	var id string
+	_ = e.pool.QueryRow(context.Background(), `select id::text from operators where email = $1`, op.email).Scan(&id)
+	if r := admin.submit("/admin/operators", "/admin/operators/"+id+"/access", url.Values{"disabled": {"true"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("disable: %d", r.status)
+	}
+	if r := b.get("/admin/incidents"); r.status != http.StatusSeeOther {
+		t.Fatalf("disabled operator's session: %d", r.status)
+	}
+	unknown := b.password("nobody@example.com", op.password)
+	r := b.password(op.email, op.password)
+	if r.status != http.StatusUnauthorized || normalized(r.body, op.email) != normalized(unknown.body, "nobody@example.com") {
+		t.Fatalf("disabled operator: %d\n%s", r.status, r.body)
+	}
+	if r := admin.submit("/admin/operators", "/admin/operators/"+id+"/access", url.Values{"disabled": {"false"}}); r.status != http.StatusSeeOther {
+		t.Fatalf("enable: %d", r.status)
+	}
+	b.signIn(op)
+	if e.auditCount("operator.disabled", op.email) != 1 || e.auditCount("operator.enabled", op.email) != 1 {
+		t.Error("not audited")
+	}
+}
+
+// normalized is a page without its CSRF token and with the email typed
+// replaced, to compare what two sign-in attempts answered.
+func normalized(body, email string) string {
+	return strings.ReplaceAll(csrfRE.ReplaceAllString(body, ""), email, "EMAIL")
 }
