@@ -201,11 +201,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		if err != nil {
 			r.log.Warn("notify: relay pass failed", "err", err)
 		}
+		// Sleep until the next retry or the end of a pause falls due, the
+		// poll interval at most; a notice wakes us sooner.
 		wait := r.cfg.PollInterval.D
+		if p := r.nextUnpause(); !p.IsZero() && (next.IsZero() || p.Before(next)) {
+			next = p
+		}
 		if !next.IsZero() {
-			if d := next.Sub(r.utcNow()); d < wait {
-				wait = max(d, 10*time.Millisecond)
-			}
+			wait = min(wait, max(next.Sub(r.utcNow()), 5*time.Millisecond))
 		}
 		timer.Reset(wait)
 	}
@@ -580,14 +583,28 @@ func (r *Relay) setHealthy(ch string) {
 	r.health[ch] = ""
 }
 
+// nextUnpause returns when the earliest paused channel may deliver again.
+func (r *Relay) nextUnpause() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next time.Time
+	for _, t := range r.paused {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next
+}
+
 // refreshGauges sets the queued and dead gauges and returns when the next
-// pending delivery falls due.
+// pending delivery falls due after now (those due already wait for an
+// earlier one of their incident, or for their channel).
 func (r *Relay) refreshGauges(ctx context.Context) (time.Time, error) {
 	names := r.Channels()
 	rows, err := r.pool.Query(ctx, `
 		select channel, count(*) filter (where state = 'pending'), count(*) filter (where state = 'dead'),
-			min(next_attempt_at) filter (where state = 'pending')
-		from notify_deliveries where state <> 'delivered' and channel = any($1) group by channel`, names)
+			min(next_attempt_at) filter (where state = 'pending' and next_attempt_at > $2)
+		from notify_deliveries where state <> 'delivered' and channel = any($1) group by channel`, names, r.utcNow())
 	if err != nil {
 		return time.Time{}, fmt.Errorf("notify: gauges: %w", err)
 	}

@@ -34,7 +34,7 @@ const (
 // cadence and the relay's retries to agree.
 type offsetClock struct{ off atomic.Int64 }
 
-func (c *offsetClock) Now() time.Time           { return time.Now().UTC().Add(time.Duration(c.off.Load())) }
+func (c *offsetClock) Now() time.Time          { return time.Now().UTC().Add(time.Duration(c.off.Load())) }
 func (c *offsetClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 type advisor struct{}
