@@ -50,7 +50,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	db, err := openDatabase(ctx, o, newLogger(stderr))
+	db, err := openDatabase(ctx, o, newLogger(stderr), true)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -40,19 +41,35 @@ func startCandor(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
 
 func TestServeRecoversAfterKill9(t *testing.T) {
 	dataDir := t.TempDir()
-	addr := freeAddr(t)
+	addr, demoAddr := freeAddr(t), freeAddr(t)
 	base := "http://" + addr
 
-	cmd, out := startCandor(t, "serve", "--listen", addr, "--data-dir", dataDir)
+	cmd, out := startCandor(t, "serve", "--listen", addr, "--demo-listen", demoAddr, "--data-dir", dataDir)
 	waitFor(t, base+"/readyz", 200, 60*time.Second)
+	// Something to lose: an API token, written beside the running server.
+	code, token, stderr := runCmd(t, t.Context(), "token", "create", "--role", "viewer", "--name", "survivor", "--data-dir", dataDir)
+	token = strings.TrimSpace(token)
+	if code != 0 || token == "" {
+		t.Fatalf("token create beside candor serve: exit %d, %q %q", code, token, stderr)
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
 
-	cmd, out = startCandor(t, "serve", "--listen", addr, "--data-dir", dataDir)
+	cmd, out = startCandor(t, "serve", "--listen", addr, "--demo-listen", demoAddr, "--data-dir", dataDir)
 	_, took := waitFor(t, base+"/readyz", 200, 30*time.Second)
 	t.Logf("ready %s after restarting from kill -9", took)
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/incidents", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the token made before kill -9 is refused after it (%s): the data did not survive", resp.Status)
+	}
 	if strings.Contains(out.String(), "applied migration") {
 		t.Errorf("migrations ran again after kill -9: the data was lost\n%s", out.String())
 	}

@@ -197,9 +197,9 @@ func waitFor(t *testing.T, url string, want int, deadline time.Duration) (body s
 
 func TestServeWithTheEmbeddedClusterSurvivesARestart(t *testing.T) {
 	dataDir := t.TempDir()
-	addr := freeAddr(t)
+	addr, demoAddr := freeAddr(t), freeAddr(t)
 	base := "http://" + addr
-	stop := serveInBackground(t, "--listen", addr, "--data-dir", dataDir)
+	stop := serveInBackground(t, "--listen", addr, "--demo-listen", demoAddr, "--data-dir", dataDir)
 	_, took := waitFor(t, base+"/readyz", 200, 60*time.Second)
 	t.Logf("first start (cluster created): ready after %s", took)
 
@@ -224,7 +224,7 @@ func TestServeWithTheEmbeddedClusterSurvivesARestart(t *testing.T) {
 		t.Errorf("first start applied no migration:\n%s", log)
 	}
 
-	stop = serveInBackground(t, "--listen", addr, "--data-dir", dataDir)
+	stop = serveInBackground(t, "--listen", addr, "--demo-listen", demoAddr, "--data-dir", dataDir)
 	_, took = waitFor(t, base+"/readyz", 200, 30*time.Second)
 	t.Logf("restart: ready after %s", took)
 	code, log = stop()

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/candorhq/candor/probes/demo"
 	"github.com/candorhq/candor/runbooks"
 	"github.com/candorhq/candor/site"
+	"github.com/candorhq/candor/site/console"
 )
 
 // incidentTick is how often the time-driven incident rules run: resolving
@@ -53,7 +55,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer ln.Close()
 
-	db, err := openDatabase(ctx, o, log)
+	db, err := openDatabase(ctx, o, log, false)
 	if err != nil {
 		return err
 	}
@@ -119,13 +121,26 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	comps := make([]site.Component, len(cfg.Components()))
-	for i, c := range cfg.Components() {
-		comps[i] = site.Component{Name: c.Name, Group: c.Group}
+	pageURL := publicURL(cfg, ln.Addr().String())
+	if o.demo() {
+		pageURL = "http://" + ln.Addr().String() // the demo's page is wherever it listens
 	}
-	home, err := site.Placeholder(cfg.Page.Name, comps)
+	pub, err := site.New(site.Options{Store: store, Pool: db.Pool, Logger: log,
+		Page: site.Page{ID: cfg.Page.ID, Name: cfg.Page.Name, URL: pageURL}})
 	if err != nil {
-		return fmt.Errorf("render the home page: %w", err)
+		return fmt.Errorf("public site: %w", err)
+	}
+	if err := pub.Rebuild(ctx); err != nil {
+		return fmt.Errorf("build the public site: %w", err)
+	}
+	bgWork.Go(func() {
+		if err := pub.Run(bg); err != nil && bg.Err() == nil {
+			log.Error("public site updates stopped", "err", err)
+		}
+	})
+	admin, err := console.New(console.Options{Pool: db.Pool, Incidents: store, Runbooks: set, BaseURL: pageURL, Logger: log})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
 	}
 
 	mux := http.NewServeMux()
@@ -135,7 +150,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	mux.Handle("GET /readyz", readyz(db.Pool))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("GET /", home)
+	mux.Handle("/admin/", admin.Handler())
+	mux.Handle("/api/v1/", admin.Handler())
+	mux.Handle("/", pub.Handler())
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -167,6 +184,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	wg.Wait()
 	return nil
+}
+
+// publicURL is the configured page URL, or this server's own address.
+func publicURL(cfg *appConfig, listenAddr string) string {
+	if cfg.Page.URL != "" {
+		return strings.TrimSuffix(cfg.Page.URL, "/")
+	}
+	return "http://" + listenAddr
 }
 
 // compilePlans turns configured probes into runnable plans.
@@ -224,8 +249,10 @@ func (d *database) Close() {
 }
 
 // openDatabase connects to DATABASE_URL, or starts the embedded cluster in
-// the data directory and connects to it.
-func openDatabase(ctx context.Context, o *options, log *slog.Logger) (*database, error) {
+// the data directory and connects to it. With attach, a cluster that a
+// running candor serve owns is used through its socket (for commands such as
+// candor user add that run beside it).
+func openDatabase(ctx context.Context, o *options, log *slog.Logger, attach bool) (*database, error) {
 	if o.databaseURL != "" {
 		pool, err := connect(ctx, o.databaseURL)
 		if err != nil {
@@ -239,6 +266,13 @@ func openDatabase(ctx context.Context, o *options, log *slog.Logger) (*database,
 	}
 	start := time.Now()
 	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "postgres"), Logger: log})
+	if attach && errors.Is(err, pgcluster.ErrInUse) {
+		pool, err := connect(ctx, pgcluster.ConnStringFor(filepath.Join(dir, "postgres"), "candor"))
+		if err != nil {
+			return nil, fmt.Errorf("connect to the PostgreSQL cluster of the running candor in %s: %w", dir, err)
+		}
+		return &database{Pool: pool, log: log}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start the embedded PostgreSQL cluster: %w", err)
 	}

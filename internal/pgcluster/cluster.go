@@ -202,6 +202,33 @@ func (c *Cluster) URL(dbname string) string {
 // SocketDir returns the directory holding the server's Unix socket.
 func (c *Cluster) SocketDir() string { return c.sockDir }
 
+// ErrInUse is returned (wrapped) by Start when another live process owns the
+// cluster directory; connect to its server with ConnStringFor instead.
+var ErrInUse = errors.New("cluster in use")
+
+// ConnStringFor returns the connection string of the cluster in dir that
+// another process started, for commands that run beside it (candor user add
+// while candor serve runs).
+func ConnStringFor(dir, dbname string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable",
+		quoteConnValue(socketDir(abs)), port, Role, quoteConnValue(dbname))
+}
+
+// socketDir is where the server of the cluster in dir puts its socket:
+// dir/run, unless that path is too long for a Unix socket.
+func socketDir(dir string) string {
+	d := filepath.Join(dir, "run")
+	if len(d)+len("/.s.PGSQL.5432") > maxSocketPath {
+		sum := sha256.Sum256([]byte(dir))
+		d = "/tmp/candor-pg-" + hex.EncodeToString(sum[:6])
+	}
+	return d
+}
+
 // LogPath returns the server's log file.
 func (c *Cluster) LogPath() string { return c.logPath }
 
@@ -316,7 +343,7 @@ func (c *Cluster) prepareDirs() error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("the PostgreSQL cluster in %s is in use by another running process", c.dir)
+			return fmt.Errorf("the PostgreSQL cluster in %s is in use by another running process: %w", c.dir, ErrInUse)
 		}
 		return fmt.Errorf("lock the cluster directory %s: %w", c.dir, err)
 	}
@@ -336,10 +363,8 @@ func (c *Cluster) prepareDirs() error {
 	if err := c.mkdirForServer(filepath.Dir(c.logPath)); err != nil {
 		return err
 	}
-	c.sockDir = filepath.Join(c.dir, "run")
-	if len(c.sockDir)+len("/.s.PGSQL.5432") > maxSocketPath {
-		sum := sha256.Sum256([]byte(c.dir))
-		c.sockDir = "/tmp/candor-pg-" + hex.EncodeToString(sum[:6])
+	c.sockDir = socketDir(c.dir)
+	if c.sockDir != filepath.Join(c.dir, "run") {
 		c.log.Info("cluster directory too long for a Unix socket path; the socket lives elsewhere", "dir", c.dir, "socket_dir", c.sockDir)
 	}
 	return c.mkdirForServer(c.sockDir)
