@@ -102,7 +102,7 @@ func TestLintReportsTheLine(t *testing.T) {
 		{"unknown probe, step and component", rep("probes: [login]", "probes: [login, logon]", "    - password\n", "    - password\n    - passwd\n", "components: [Login]", "components: [Logins]"),
 			[]string{`ours.md:5: match.probes: no probe "logon" in the configuration`, `ours.md:8: match.steps: no step "passwd"`, `ours.md:9: match.components: no component "Logins"`}},
 		{"wrong type", rep("probes: [login]", "probes: login"),
-			[]string{"ours.md:5: string was used where sequence is expected"}},
+			[]string{"ours.md:5: expected a list, found text"}},
 		{"bad id", rep("id: ours", "id: Our Runbook"),
 			[]string{`ours.md:2: id "Our Runbook" must be lower-case`}},
 		{"empty match", rep("match:\n  probes: [login]\n  steps:\n    - password\n  components: [Login]\n  error_classes: [http_status]\n  classification: non_security\n", "match: {}\n"),
