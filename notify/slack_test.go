@@ -613,3 +613,71 @@ func (e *env) dump() {
 		e.t.Logf("slack %s ts %s thread %s key %s: %q", m.Channel, m.TS, m.ThreadTS, m.Key, m.Text)
 	}
 }
+
+// TestLateCommitIsDelivered: an outbox row whose transaction took its id
+// before a later one committed, and commits after the relay has delivered
+// the later one, is still delivered (the cursor waits for the horizon).
+func TestLateCommitIsDelivered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	r, _ := e.relay(nil)
+	e.start(r)
+	first, err := e.store.CreateIncident(ctx, incidents.NewIncident{Title: "First", Message: "one", Actor: "person:ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitThread(oncallCh, 2)
+
+	// A slow transaction writes a timeline event and its outbox row, as
+	// incidents does, and stays open.
+	tx, err := e.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	now := e.clock.Now()
+	var eventID, outboxID int64
+	if err := tx.QueryRow(ctx, `insert into incident_events (incident_id, at, kind, actor, payload) values ($1, $2, 'update_posted', 'person:ada@example.com', '{}') returning id`,
+		first.ID, now).Scan(&eventID); err != nil {
+		t.Fatal(err)
+	}
+	payload := fmt.Sprintf(`{"event": {"id": %d, "kind": "update_posted", "at": %q, "actor": "person:ada@example.com", "extra": {"visibility": "internal", "message": "late commit"}}, "incident": {"id": %d, "title": "First", "status": "investigating", "classification": "undetermined"}}`,
+		eventID, now.Format(time.RFC3339Nano), first.ID)
+	if err := tx.QueryRow(ctx, `insert into outbox (created_at, ordering_key, kind, incident_id, event_id, public, payload)
+		values ($1, $2, 'update_posted', $3, $4, false, $5) returning id`, now, fmt.Sprintf("incident:%d", first.ID), first.ID, eventID, payload).Scan(&outboxID); err != nil {
+		t.Fatal(err)
+	}
+
+	// Later changes commit and are delivered meanwhile.
+	_, err = e.store.CreateIncident(ctx, incidents.NewIncident{Title: "Second", Message: "two", Actor: "person:ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "the second incident in Slack", func() bool { return len(e.slack.roots(oncallCh)) == 2 })
+	eventually(t, wait, "the second incident's first update", func() bool {
+		return len(e.slack.thread(oncallCh, e.slack.roots(oncallCh)[1].TS)) == 2
+	})
+	var cursor int64
+	if err := e.pool.QueryRow(ctx, `select cursor_id from notify_channels where channel = 'slack:oncall'`).Scan(&cursor); err != nil {
+		t.Fatal(err)
+	}
+	if cursor >= outboxID {
+		t.Fatalf("the cursor passed outbox row %d (at %d) while its transaction was open", outboxID, cursor)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "the late update in the first incident's thread", func() bool {
+		return len(e.slack.thread(oncallCh, e.slack.roots(oncallCh)[0].TS)) == 3
+	})
+	kindsInOrder(t, e.slack.thread(oncallCh, e.slack.roots(oncallCh)[0].TS), "*Opened*", "one", "late commit")
+	kindsInOrder(t, e.slack.thread(oncallCh, e.slack.roots(oncallCh)[1].TS), "*Opened*", "two")
+	e.idle(r)
+	eventually(t, wait, "the cursor to move past the late row", func() bool {
+		if err := e.pool.QueryRow(ctx, `select cursor_id from notify_channels where channel = 'slack:oncall'`).Scan(&cursor); err != nil {
+			t.Fatal(err)
+		}
+		return cursor >= outboxID
+	})
+}
