@@ -34,6 +34,9 @@ type Options struct {
 	BaseURL string
 	// Secure marks cookies Secure even for a loopback http BaseURL.
 	Secure bool
+	// PageID is the public page's id (what /api/v2/summary.json reports), the
+	// {page_id} of the Statuspage-compatible API under /api/v1/pages/.
+	PageID string
 	// Issuer is the name authenticator apps show; default "Candor".
 	Issuer string
 	Logger *slog.Logger

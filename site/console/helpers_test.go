@@ -42,6 +42,8 @@ type env struct {
 	clk   *clock
 }
 
+const testPageID = "p4g3id"
+
 var testComponents = []incidents.Component{
 	{Name: "Login", Group: "Sign-in", Probes: []string{"login"}, Steps: []string{"login_page", "password"}},
 	{Name: "Two-step authentication", Group: "Sign-in", Steps: []string{"totp_page", "totp"}},
@@ -67,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	var h http.Handler
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(e.srv.Close)
-	e.c, err = New(Options{Pool: pool, Incidents: store, Runbooks: rbs, BaseURL: e.srv.URL, Now: clk.Now})
+	e.c, err = New(Options{Pool: pool, Incidents: store, Runbooks: rbs, BaseURL: e.srv.URL, PageID: testPageID, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,13 @@ func (c *Console) routeTable() []route {
 		{method: "POST", path: "/api/v1/incidents", role: Responder, api: true, h: c.apiCreateIncident},
 		{method: "POST", path: "/api/v1/incidents/{id}/updates", role: Responder, api: true, h: c.apiPostUpdate},
 		{method: "POST", path: "/api/v1/incidents/{id}/reclassify", role: Responder, api: true, h: c.apiReclassify},
+
+		// The same, in Statuspage's management API shapes.
+		{method: "GET", path: "/api/v1/pages/{page_id}/incidents", role: Viewer, api: true, h: c.spListIncidents},
+		{method: "GET", path: "/api/v1/pages/{page_id}/incidents/{id}", role: Viewer, api: true, h: c.spGetIncident},
+		{method: "POST", path: "/api/v1/pages/{page_id}/incidents", role: Responder, api: true, h: c.spCreateIncident},
+		{method: "PATCH", path: "/api/v1/pages/{page_id}/incidents/{id}", role: Responder, api: true, h: c.spUpdateIncident},
+		{method: "GET", path: "/api/v1/pages/{page_id}/components", role: Viewer, api: true, h: c.spListComponents},
 	}
 }
 
