@@ -70,7 +70,7 @@ func (c *Console) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request
 		if codes, err = newRecoveryCodes(ctx, tx, p.Operator.ID, now); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, p.actor(), "recovery_codes.regenerated", p.Operator.Email, address(r), nil)
+		return audit(ctx, tx, now, p.actor(), "recovery_codes.regenerated", p.Operator.Email, c.address(r), nil)
 	})
 	if err != nil {
 		return err
@@ -95,7 +95,7 @@ func (c *Console) renderOperators(w http.ResponseWriter, r *http.Request, p *pri
 }
 
 func (c *Console) addOperator(w http.ResponseWriter, r *http.Request, p *principal) error {
-	link, err := addUser(r.Context(), c.o.Pool, r.PostFormValue("email"), r.PostFormValue("role"), c.o.BaseURL, p.actor(), address(r), c.now())
+	link, err := addUser(r.Context(), c.o.Pool, r.PostFormValue("email"), r.PostFormValue("role"), c.o.BaseURL, p.actor(), c.address(r), c.now())
 	if errors.Is(err, ErrExists) {
 		return c.renderOperators(w, r, p, http.StatusConflict, "", "An operator with this email is already enrolled; reset their two-step authentication to send a new link.")
 	}
@@ -136,7 +136,7 @@ func (c *Console) setRole(w http.ResponseWriter, r *http.Request, p *principal) 
 		if _, err := tx.Exec(ctx, `delete from operator_sessions where operator_id = $1`, id); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, p.actor(), "operator.role_changed", o.Email, address(r), map[string]any{"from": o.Role, "to": role})
+		return audit(ctx, tx, now, p.actor(), "operator.role_changed", o.Email, c.address(r), map[string]any{"from": o.Role, "to": role})
 	})
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func (c *Console) resetOperator(w http.ResponseWriter, r *http.Request, p *princ
 	if err != nil {
 		return err
 	}
-	link, err := resetTwoStep(r.Context(), c.o.Pool, o.Email, c.o.BaseURL, p.actor(), address(r), c.now())
+	link, err := resetTwoStep(r.Context(), c.o.Pool, o.Email, c.o.BaseURL, p.actor(), c.address(r), c.now())
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (c *Console) setAccess(w http.ResponseWriter, r *http.Request, p *principal
 				return err
 			}
 		}
-		return audit(ctx, tx, now, p.actor(), action, o.Email, address(r), nil)
+		return audit(ctx, tx, now, p.actor(), action, o.Email, c.address(r), nil)
 	})
 	if err != nil {
 		return err
@@ -212,7 +212,7 @@ func (c *Console) revokeOperatorDevices(w http.ResponseWriter, r *http.Request, 
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, p.actor(), "device.revoked_all", o.Email, address(r), map[string]any{"devices": n})
+		return audit(ctx, tx, now, p.actor(), "device.revoked_all", o.Email, c.address(r), map[string]any{"devices": n})
 	})
 	if err != nil {
 		return err
@@ -237,7 +237,7 @@ func (c *Console) renderTokens(w http.ResponseWriter, r *http.Request, p *princi
 }
 
 func (c *Console) addToken(w http.ResponseWriter, r *http.Request, p *principal) error {
-	tok, err := createToken(r.Context(), c.o.Pool, r.PostFormValue("role"), r.PostFormValue("name"), p.actor(), address(r), c.now())
+	tok, err := createToken(r.Context(), c.o.Pool, r.PostFormValue("role"), r.PostFormValue("name"), p.actor(), c.address(r), c.now())
 	var pe *inputError
 	if errors.As(err, &pe) {
 		return c.renderTokens(w, r, p, http.StatusUnprocessableEntity, "", pe.msg)

@@ -37,6 +37,11 @@ type Options struct {
 	// PageID is the public page's id (what /api/v2/summary.json reports), the
 	// {page_id} of the Statuspage-compatible API under /api/v1/pages/.
 	PageID string
+	// TrustForwardedFor takes the client's address (for rate limits and the
+	// audit log) from X-Forwarded-For, for a Candor behind a reverse proxy
+	// that sets it. Without it, every client behind a proxy shares the
+	// proxy's address and its sign-in rate limit.
+	TrustForwardedFor bool
 	// Issuer is the name authenticator apps show; default "Candor".
 	Issuer string
 	Logger *slog.Logger
@@ -138,9 +143,18 @@ func (c *Console) headers(next http.Handler) http.Handler {
 
 func (c *Console) secure(r *http.Request) bool { return c.o.Secure || r.TLS != nil }
 
-// address is the client's address as the server saw it. Behind a proxy this
-// is the proxy; Candor does not trust forwarding headers it cannot verify.
-func address(r *http.Request) string {
+// address is the client's address: the connection's peer, or, when
+// TrustForwardedFor is set, the last address of X-Forwarded-For (the one
+// the proxy in front added; earlier ones are whatever the client claimed).
+func (c *Console) address(r *http.Request) string {
+	if c.o.TrustForwardedFor {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
@@ -179,7 +193,7 @@ func statusOf(err error) (int, string, incidents.FieldErrors) {
 }
 
 func (c *Console) auditReq(r *http.Request, actor, action, target string, detail map[string]any) {
-	if err := audit(r.Context(), c.o.Pool, c.now(), actor, action, target, address(r), detail); err != nil {
+	if err := audit(r.Context(), c.o.Pool, c.now(), actor, action, target, c.address(r), detail); err != nil {
 		c.log.Error("audit", "action", action, "err", err)
 	}
 }

@@ -31,7 +31,7 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, _ *principal
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	ctx, now, addr := r.Context(), c.now(), address(r)
+	ctx, now, addr := r.Context(), c.now(), c.address(r)
 	email := clip(normalizeEmail(r.PostFormValue("email")), 254)
 	password := r.PostFormValue("password")
 	pg := c.publicPage("Sign in", c.publicCSRF(w, r))
@@ -128,7 +128,7 @@ func (c *Console) codeForm(w http.ResponseWriter, r *http.Request, _ *principal)
 }
 
 func (c *Console) code(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	ctx, now, addr := r.Context(), c.now(), address(r)
+	ctx, now, addr := r.Context(), c.now(), c.address(r)
 	o, tok, err := c.secondStep(r)
 	if errors.Is(err, ErrNotFound) {
 		c.render(w, r, http.StatusUnauthorized, loginPage(c.publicPage("Sign in", c.publicCSRF(w, r)), "",
@@ -199,7 +199,7 @@ func (c *Console) code(w http.ResponseWriter, r *http.Request, _ *principal) err
 // finishSignIn starts a new session (never reusing the one from before the
 // second step) and, when asked, remembers the device.
 func (c *Console) finishSignIn(w http.ResponseWriter, r *http.Request, o Operator, method string, remember bool) error {
-	ctx, now, addr := r.Context(), c.now(), address(r)
+	ctx, now, addr := r.Context(), c.now(), c.address(r)
 	tok, _, err := createSession(ctx, c.o.Pool, o.ID, "full", addr, r.UserAgent(), now)
 	if err != nil {
 		return err
@@ -283,7 +283,7 @@ func (c *Console) enrolForm(w http.ResponseWriter, r *http.Request, _ *principal
 }
 
 func (c *Console) enrol(w http.ResponseWriter, r *http.Request, _ *principal) error {
-	ctx, now, addr := r.Context(), c.now(), address(r)
+	ctx, now, addr := r.Context(), c.now(), c.address(r)
 	token := r.PathValue("token")
 	o, v, err := c.enrolment(ctx, token)
 	if errors.Is(err, ErrNotFound) {

@@ -538,3 +538,19 @@ func TestDisabledOperatorCannotSignIn(t *testing.T) {
 func normalized(body, email string) string {
 	return strings.ReplaceAll(csrfRE.ReplaceAllString(body, ""), email, "EMAIL")
 }
+
+func TestForwardedForIsTrustedOnlyWhenConfigured(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		c := &Console{o: Options{TrustForwardedFor: trust}}
+		r := httptest.NewRequest("GET", "/admin/login", nil)
+		r.RemoteAddr = "10.0.0.1:5555"
+		r.Header.Add("X-Forwarded-For", "1.1.1.1, 192.0.2.7")
+		want := "10.0.0.1"
+		if trust {
+			want = "192.0.2.7"
+		}
+		if got := c.address(r); got != want {
+			t.Errorf("trust %v: got %q, want %q", trust, got, want)
+		}
+	}
+}
