@@ -1,0 +1,3 @@
+package console
+
+//go:generate go tool templ generate

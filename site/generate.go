@@ -1,0 +1,3 @@
+package site
+
+//go:generate go tool templ generate
