@@ -121,14 +121,28 @@ type slackMessage struct {
 // when it is not known to be there: its ts is stored, or a previous attempt
 // whose outcome is unknown left it in the channel (found by its metadata).
 func (c *slackClient) post(ctx context.Context, channel, key string, incident int64, threadTS, text string, blocks []slack.Block) (slackMessage, error) {
+	// One round trip: write the intent, or read what an earlier attempt left.
 	var m slackMessage
 	var intentAt time.Time
-	err := c.pool.QueryRow(ctx, `select slack_channel, ts, content_sha, intent_at from notify_slack_messages where key = $1`, key).
-		Scan(&m.channel, &m.ts, &m.sha, &intentAt)
-	switch {
-	case err == nil && m.ts != "":
+	var fresh bool
+	err := c.async(ctx, `
+		with ins as (
+			insert into notify_slack_messages (key, slack_channel, incident_id, thread_ts, intent_at, updated_at)
+			values ($1, $2, $3, $4, $5, $5) on conflict (key) do nothing
+			returning slack_channel, ts, content_sha, intent_at, true as fresh)
+		select * from ins
+		union all
+		select slack_channel, ts, content_sha, intent_at, false from notify_slack_messages where key = $1`,
+		[]any{key, channel, incident, threadTS, c.now()}, func(row pgx.Row) error {
+			return row.Scan(&m.channel, &m.ts, &m.sha, &intentAt, &fresh)
+		})
+	if err != nil {
+		return m, fmt.Errorf("slack message %s: %w", key, err)
+	}
+	if m.ts != "" {
 		return m, nil
-	case err == nil:
+	}
+	if !fresh {
 		// An earlier attempt may have reached Slack before we learnt its ts.
 		ts, ferr := c.find(ctx, m.channel, threadTS, key, intentAt)
 		if ferr != nil {
@@ -136,22 +150,12 @@ func (c *slackClient) post(ctx context.Context, channel, key string, incident in
 		}
 		if ts != "" {
 			m.ts = ts
-			if _, err := c.pool.Exec(ctx, `update notify_slack_messages set ts = $2, posted_at = $3, updated_at = $3 where key = $1`, key, ts, c.now()); err != nil {
+			if err := c.async(ctx, `update notify_slack_messages set ts = $2, posted_at = $3, updated_at = $3 where key = $1`,
+				[]any{key, ts, c.now()}, nil); err != nil {
 				return m, fmt.Errorf("slack message %s: %w", key, err)
 			}
 			return m, nil
 		}
-	case errors.Is(err, pgx.ErrNoRows):
-		now := c.now()
-		_, err = c.pool.Exec(ctx, `
-			insert into notify_slack_messages (key, slack_channel, incident_id, thread_ts, intent_at, updated_at)
-			values ($1, $2, $3, $4, $5, $5) on conflict (key) do nothing`, key, channel, incident, threadTS, now)
-		if err != nil {
-			return m, fmt.Errorf("slack message %s: %w", key, err)
-		}
-		m.channel = channel
-	default:
-		return m, fmt.Errorf("slack message %s: %w", key, err)
 	}
 	opts := []slack.MsgOption{
 		slack.MsgOptionText(text, false),
@@ -177,11 +181,30 @@ func (c *slackClient) post(ctx context.Context, channel, key string, incident in
 	}
 	m = slackMessage{channel: ch, ts: ts, sha: contentSHA(text, blocks), fresh: true}
 	now := c.now()
-	if _, err := c.pool.Exec(ctx, `update notify_slack_messages set slack_channel = $2, ts = $3, content_sha = $4, posted_at = $5, updated_at = $5 where key = $1`,
-		key, m.channel, ts, m.sha, now); err != nil {
+	if err := c.async(ctx, `update notify_slack_messages set slack_channel = $2, ts = $3, content_sha = $4, posted_at = $5, updated_at = $5 where key = $1`,
+		[]any{key, m.channel, ts, m.sha, now}, nil); err != nil {
 		return m, fmt.Errorf("slack message %s posted as %s, not stored: %w", key, ts, err)
 	}
 	return m, nil
+}
+
+// async runs one statement in a transaction of its own that does not wait
+// for the disk (synchronous_commit off), in one round trip, and hands its
+// one row to scan (when not nil). What it writes survives a crash of
+// Candor at once, and a crash of PostgreSQL once the WAL writer has flushed
+// it (at most a few hundred milliseconds, and at the latest when the
+// delivery's own transaction commits, durably): losing an intent to a
+// database crash can show a message twice, never lose one.
+func (c *slackClient) async(ctx context.Context, sql string, args []any, scan func(pgx.Row) error) error {
+	b := &pgx.Batch{}
+	b.Queue("begin")
+	b.Queue("set local synchronous_commit = off")
+	q := b.Queue(sql, args...)
+	if scan != nil {
+		q.QueryRow(scan)
+	}
+	b.Queue("commit")
+	return c.pool.SendBatch(ctx, b).Close()
 }
 
 // update edits a posted message (the root) to new content.
@@ -197,7 +220,8 @@ func (c *slackClient) update(ctx context.Context, key string, m slackMessage, te
 		return classifySlack(err)
 	}
 	now := c.now()
-	if _, err := c.pool.Exec(ctx, `update notify_slack_messages set content_sha = $2, updated_at = $3 where key = $1`, key, contentSHA(text, blocks), now); err != nil {
+	if err := c.async(ctx, `update notify_slack_messages set content_sha = $2, updated_at = $3 where key = $1`,
+		[]any{key, contentSHA(text, blocks), now}, nil); err != nil {
 		return fmt.Errorf("slack message %s: %w", key, err)
 	}
 	return nil
