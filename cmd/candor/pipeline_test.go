@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,53 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestClockJumpsMakeNoNegativeDurationsNorDuplicateIncidents(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	ctx := t.Context()
+	s.round()
+	if err := s.target.SetFault(demo.Fault{Mode: demo.FaultEventsDown}); err != nil {
+		t.Fatal(err)
+	}
+	s.round()
+	s.clk.Advance(-time.Hour) // the host's clock is stepped back mid-outage
+	s.round()
+	s.round()
+	s.clk.Advance(3 * time.Hour) // and then far forward
+	s.round()
+	s.target.ClearFault()
+	for i := 0; i < 3; i++ {
+		s.round()
+	}
+	s.clk.Advance(s.store.Policy().QuietPeriod.D + time.Second)
+	if _, err := s.store.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	all, err := s.store.List(ctx, incidents.ListFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 {
+		t.Fatalf("%d incidents for one outage, want 1: %+v", len(all), all)
+	}
+	inc := all[0]
+	if inc.Status != incidents.StatusResolved {
+		t.Fatalf("status %s, want resolved", inc.Status)
+	}
+	for name, at := range map[string]time.Time{"detected": inc.DetectedAt, "monitoring": inc.MonitoringAt, "resolved": inc.ResolvedAt} {
+		if at.Before(inc.StartedAt) {
+			t.Errorf("%s at %s, before the start %s: a negative duration", name, at, inc.StartedAt)
+		}
+	}
+	note, err := s.store.DraftNote(ctx, inc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if negative := regexp.MustCompile(`(^|[\s|(])-\d+(h|m|s)`); negative.MatchString(note) {
+		t.Errorf("the note shows a negative duration:\n%s", note)
 	}
 }
