@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/feeds"
 )
@@ -23,7 +24,7 @@ var statusWords = map[string]string{
 // status and linking to the incident. Text goes through encoding/xml, which
 // escapes it (and replaces characters XML cannot carry), so "]]>" or a
 // script tag in an update is inert.
-func (m *model) feed(title, link, selfPath string, incs []*incident) (rss, atom []byte, err error) {
+func (m *model) feed(title, link, selfPath string, updated time.Time, incs []*incident) (rss, atom []byte, err error) {
 	host := "candor"
 	if u, err := url.Parse(m.Page.URL); err == nil && u.Host != "" {
 		host = u.Host
@@ -33,8 +34,8 @@ func (m *model) feed(title, link, selfPath string, incs []*incident) (rss, atom 
 		Link:        &feeds.Link{Href: m.url(link)},
 		Description: "Incident history of " + m.Page.Name,
 		Id:          m.url(selfPath + ".atom"),
-		Updated:     m.UpdatedAt.UTC(),
-		Created:     m.UpdatedAt.UTC(),
+		Updated:     updated.UTC(),
+		Created:     updated.UTC(),
 	}
 	for _, in := range incs {
 		for _, u := range in.Updates {
@@ -74,7 +75,7 @@ func (b *builder) addFeeds(m *model) error {
 	for i := range m.Incidents {
 		all[i] = &m.Incidents[i]
 	}
-	rss, atom, err := m.feed(m.Page.Name+" status history", "/history", "/history", all)
+	rss, atom, err := m.feed(m.Page.Name+" status history", "/history", "/history", m.UpdatedAt, all)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (b *builder) addFeeds(m *model) error {
 	for i := range m.Components {
 		c := &m.Components[i]
 		base := componentPath(c.ID)
-		rss, atom, err := m.feed(strings.TrimSpace(m.Page.Name+" status history: "+c.Name), base, base, c.Incidents)
+		rss, atom, err := m.feed(strings.TrimSpace(m.Page.Name+" status history: "+c.Name), base, base, c.UpdatedAt, c.Incidents)
 		if err != nil {
 			return err
 		}

@@ -129,7 +129,7 @@ func title(s string) string { return clean(oneLine(s), maxTitle) }
 
 // load reads what a snapshot shows from the Store. It is the only place
 // that touches PostgreSQL.
-func load(ctx context.Context, st *incidents.Store, page Page, now time.Time) (*model, error) {
+func load(ctx context.Context, st *incidents.Store, page Page, now time.Time, cache *updateCache) (*model, error) {
 	now = now.UTC()
 	infos, err := st.Components(ctx)
 	if err != nil {
@@ -208,7 +208,7 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time) (*
 
 	m.Incidents = make([]incident, len(incs))
 	for i, in := range incs {
-		us, err := st.Updates(ctx, in.ID, true)
+		us, err := cache.updates(ctx, st, in)
 		if err != nil {
 			return nil, err
 		}
@@ -302,6 +302,41 @@ func firstChanges(in incidents.Incident, us []incidents.PostedUpdate) []incident
 	}
 	return out
 }
+
+// updateCache keeps each incident's public updates from one rebuild to the
+// next while the incident is unchanged (same updated_at and last public
+// update), so that a rebuild reads only what changed: a resolved incident's
+// updates are read once.
+type updateCache struct {
+	prev, next map[int64]cachedUpdates
+}
+
+type cachedUpdates struct {
+	updatedAt, lastPublicAt time.Time
+	us                      []incidents.PostedUpdate
+}
+
+func (c *updateCache) updates(ctx context.Context, st *incidents.Store, in incidents.Incident) ([]incidents.PostedUpdate, error) {
+	if c == nil {
+		return st.Updates(ctx, in.ID, true)
+	}
+	if c.next == nil {
+		c.next = map[int64]cachedUpdates{}
+	}
+	if old, ok := c.prev[in.ID]; ok && old.updatedAt.Equal(in.UpdatedAt) && old.lastPublicAt.Equal(in.LastPublicAt) {
+		c.next[in.ID] = old
+		return old.us, nil
+	}
+	us, err := st.Updates(ctx, in.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	c.next[in.ID] = cachedUpdates{updatedAt: in.UpdatedAt, lastPublicAt: in.LastPublicAt, us: us}
+	return us, nil
+}
+
+// commit makes what this rebuild read the cache of the next one.
+func (c *updateCache) commit() { c.prev, c.next = c.next, nil }
 
 // overlaps reports whether an incident was open at some time in [from, to).
 func overlaps(in incidents.Incident, from, to time.Time) bool {

@@ -241,3 +241,28 @@ func TestExport(t *testing.T) {
 		t.Errorf("404.html: %v", err)
 	}
 }
+
+// TestRebuildReusesWhatDidNotChange: a rebuild after an update shows it
+// everywhere, while the responses it did not change keep their bytes and
+// ETags (and were not compressed again).
+func TestRebuildReusesWhatDidNotChange(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, open := f.scenario(t)
+	f.rebuild(t)
+	before := f.site.Snapshot()
+	f.clk.Set(t0.Add(time.Minute))
+	f.update(t, open.ID, incidents.Update{Status: incidents.StatusMonitoring, Message: "A fix is rolling out."})
+	f.rebuild(t)
+	after := f.site.Snapshot()
+	for _, p := range []string{"/", "/incidents/" + itoa(open.ID), "/history.rss", "/api/v2/incidents.json", "/api/v2/summary.json"} {
+		if body, _ := after.Body(p); !strings.Contains(string(body), "A fix is rolling out.") {
+			t.Errorf("%s does not show the new update", p)
+		}
+	}
+	for _, p := range []string{"/components/api", "/components/api.rss", f.site.assets.CSS} {
+		if before.files[p] != after.files[p] {
+			t.Errorf("%s was rebuilt though it did not change", p)
+		}
+	}
+}

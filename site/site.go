@@ -47,7 +47,8 @@ type Site struct {
 	log    *slog.Logger
 	assets assets
 	cur    atomic.Pointer[Snapshot]
-	mu     sync.Mutex // one rebuild at a time
+	mu     sync.Mutex // one rebuild at a time; guards cache
+	cache  updateCache
 	poke   chan struct{}
 }
 
@@ -108,21 +109,24 @@ func (s *Site) Handler() http.Handler {
 func (s *Site) Rebuild(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, err := load(ctx, s.opts.Store, s.opts.Page, s.opts.Now())
+	m, err := load(ctx, s.opts.Store, s.opts.Page, s.opts.Now(), &s.cache)
 	if err != nil {
+		s.cache.next = nil
 		return fmt.Errorf("site: rebuild: %w", err)
 	}
-	snap, err := build(m, s.assets)
+	snap, err := build(m, s.assets, s.cur.Load())
 	if err != nil {
+		s.cache.next = nil
 		return fmt.Errorf("site: rebuild: %w", err)
 	}
+	s.cache.commit()
 	s.cur.Store(snap)
 	return nil
 }
 
 // build renders a snapshot from a model.
-func build(m *model, a assets) (*Snapshot, error) {
-	b := newBuilder()
+func build(m *model, a assets, prev *Snapshot) (*Snapshot, error) {
+	b := newBuilder(prev)
 	if err := b.addAPI(m); err != nil {
 		return nil, err
 	}

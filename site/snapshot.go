@@ -26,6 +26,7 @@ type Snapshot struct {
 // file is one response in both encodings, with its headers prepared so that
 // serving it allocates nothing.
 type file struct {
+	sum    [sha256.Size]byte // of body, ctype and cache: equal sums, equal files
 	path   string
 	status int
 	body   []byte
@@ -63,15 +64,16 @@ const (
 
 // builder collects the files of a snapshot.
 type builder struct {
+	prev     *Snapshot // files whose bytes did not change are taken from it
 	files    map[string]*file
 	notFound *file
 	gz       *gzip.Writer
 	buf      bytes.Buffer
 }
 
-func newBuilder() *builder {
+func newBuilder(prev *Snapshot) *builder {
 	gz, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
-	return &builder{files: map[string]*file{}, gz: gz}
+	return &builder{prev: prev, files: map[string]*file{}, gz: gz}
 }
 
 // add puts a response at path, compressing it and preparing its headers.
@@ -82,41 +84,59 @@ func (b *builder) add(path, ctype string, body []byte) *file {
 }
 
 func (b *builder) make(path string, status int, ctype, cache string, body []byte) *file {
+	h := sha256.New()
+	h.Write(body)
+	h.Write([]byte{0})
+	h.Write([]byte(ctype))
+	h.Write([]byte{0})
+	h.Write([]byte(cache))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	// Most of a snapshot is the same as the last one: reusing those files
+	// saves compressing them again, and keeps their ETags.
+	if b.prev != nil {
+		old := b.prev.files[path]
+		if path == "/404.html" {
+			old = b.prev.notFound
+		}
+		if old != nil && old.sum == sum && old.status == status {
+			return old
+		}
+	}
 	b.buf.Reset()
 	b.gz.Reset(&b.buf)
 	_, _ = b.gz.Write(body)
 	_ = b.gz.Close()
 	gz := bytes.Clone(b.buf.Bytes())
-	sum := sha256.Sum256(body)
 	tag := base64.RawURLEncoding.EncodeToString(sum[:18])
-	f := &file{path: path, status: status, body: body, gz: gz}
+	f := &file{sum: sum, path: path, status: status, body: body, gz: gz}
 	f.hdr = headers(path, ctype, cache, `"`+tag+`"`, len(body), "")
 	f.hdrGz = headers(path, ctype, cache, `"`+tag+`-gz"`, len(gz), "gzip")
 	return f
 }
 
 func headers(path, ctype, cache, etag string, n int, enc string) http.Header {
+	// Few headers on purpose: each costs net/http time on every response,
+	// and past eight the response's header map has to grow. CSP's
+	// frame-ancestors does what X-Frame-Options did.
 	h := http.Header{
-		"Content-Type":               {ctype},
-		"Content-Length":             {strconv.Itoa(n)},
-		"Cache-Control":              {cache},
-		"Etag":                       {etag},
-		"Vary":                       {"Accept-Encoding"},
-		"X-Content-Type-Options":     {"nosniff"},
-		"Referrer-Policy":            {"strict-origin-when-cross-origin"},
-		"X-Frame-Options":            {"DENY"},
-		"Content-Security-Policy":    {csp},
-		"Cross-Origin-Opener-Policy": {"same-origin"},
+		"Content-Type":            {ctype},
+		"Content-Length":          {strconv.Itoa(n)},
+		"Cache-Control":           {cache},
+		"Etag":                    {etag},
+		"Vary":                    {"Accept-Encoding"},
+		"X-Content-Type-Options":  {"nosniff"},
+		"Referrer-Policy":         {"strict-origin-when-cross-origin"},
+		"Content-Security-Policy": {csp},
 	}
 	if enc != "" {
 		h["Content-Encoding"] = []string{enc}
 	}
 	if ctype == typeSVG {
 		h["Content-Security-Policy"] = []string{svgCSP}
-		delete(h, "X-Frame-Options")
 	}
 	// The API, the feeds and the badges are read by other sites' widgets.
-	if strings.HasPrefix(path, "/api/") || ctype == typeSVG || ctype == typeRSS || ctype == typeAtom {
+	if strings.HasPrefix(path, "/api/") || ctype == typeSVG || ctype == typeRSS || ctype == typeAtom || path == "/badge.json" {
 		h["Access-Control-Allow-Origin"] = []string{"*"}
 	}
 	return h
