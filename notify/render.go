@@ -3,6 +3,7 @@ package notify
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,7 +100,9 @@ func incidentURL(pageURL string, id int64) string {
 
 // renderRoot is an incident's root message: title, status, classification,
 // impact, affected components, start in UTC and the link to its page.
-func renderRoot(inc incidents.Incident, pageURL string, oncall bool) (string, []slack.Block) {
+// With buttons (Slack interactivity configured), an open incident's
+// on-call root has an Acknowledge button.
+func renderRoot(inc incidents.Incident, pageURL string, oncall, buttons bool) (string, []slack.Block) {
 	t := inc.Title
 	if len([]rune(t)) > 140 {
 		t = string([]rune(t)[:140]) + "…"
@@ -145,6 +148,11 @@ func renderRoot(inc incidents.Incident, pageURL string, oncall bool) (string, []
 		link = fmt.Sprintf("<%s|Incident #%d on the status page>", u, inc.ID)
 	}
 	blocks = append(blocks, slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, link, false, false)))
+	if oncall && buttons && inc.Status.Open() {
+		ack := slack.NewButtonBlockElement(ActionAcknowledge, strconv.FormatInt(inc.ID, 10),
+			slack.NewTextBlockObject(slack.PlainTextType, "Acknowledge", false, false))
+		blocks = append(blocks, slack.NewActionBlock("candor_actions", ack))
+	}
 	text := fmt.Sprintf("%s [%s] %s", statusEmoji[inc.Status], words(string(inc.Status)), Escape(t))
 	return text, blocks
 }

@@ -1,10 +1,12 @@
 package notify
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/candorhq/candor/incidents"
 	"github.com/candorhq/candor/internal/config"
 )
 
@@ -109,5 +111,30 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRootBlocks(t *testing.T) {
+	inc := incidents.Incident{ID: 7, Title: "Login <down> & out", Status: incidents.StatusInvestigating, Impact: incidents.ImpactMajor,
+		Classification: incidents.NonSecurity, Components: []string{"Login"},
+		ComponentState: map[string]incidents.ComponentStatus{"Login": incidents.MajorOutage},
+		StartedAt:      time.Date(2026, 3, 4, 8, 0, 0, 0, time.FixedZone("CET", 3600))}
+	text, blocks := renderRoot(inc, "https://status.example.com", true, true)
+	b, _ := json.Marshal(blocks)
+	js := string(b)
+	for _, want := range []string{`"type":"header"`, "Login \\u003cdown\\u003e \\u0026 out", "Login: major outage", "2026-03-04 07:00 UTC",
+		"No indication of a security incident", "https://status.example.com/incidents/7|", ActionAcknowledge, "Nothing published yet"} {
+		if !strings.Contains(js, want) {
+			t.Errorf("root blocks lack %q: %s", want, js)
+		}
+	}
+	if !strings.Contains(text, "Login &lt;down&gt; &amp; out") {
+		t.Errorf("fallback text %q is not escaped", text)
+	}
+	inc.Status, inc.ResolvedAt, inc.Public = incidents.StatusResolved, time.Date(2026, 3, 4, 9, 30, 0, 0, time.UTC), true
+	_, blocks = renderRoot(inc, "https://status.example.com", false, true)
+	b, _ = json.Marshal(blocks)
+	if js := string(b); !strings.Contains(js, "Resolved at 2026-03-04 09:30 UTC") || strings.Contains(js, ActionAcknowledge) {
+		t.Errorf("resolved public root: %s", js)
 	}
 }

@@ -29,6 +29,7 @@ type slackClient struct {
 	api     *slack.Client
 	pool    *pgxpool.Pool
 	pageURL string
+	buttons bool // interactivity is configured (a signing secret)
 	now     func() time.Time
 	log     *slog.Logger
 
@@ -38,7 +39,7 @@ type slackClient struct {
 func newSlackClient(pool *pgxpool.Pool, cfg SlackConfig, pageURL string, now func() time.Time, log *slog.Logger) *slackClient {
 	httpc := &http.Client{Timeout: 30 * time.Second}
 	api := slack.New(cfg.Token.Reveal(), slack.OptionAPIURL(cfg.apiURL()), slack.OptionHTTPClient(httpc))
-	return &slackClient{api: api, pool: pool, pageURL: strings.TrimRight(pageURL, "/"), now: now, log: log}
+	return &slackClient{api: api, pool: pool, pageURL: strings.TrimRight(pageURL, "/"), buttons: cfg.SigningSecret.IsSet(), now: now, log: log}
 }
 
 // authTest checks the token, with an error that says what to do.
@@ -89,7 +90,7 @@ func (d *slackDest) deliver(ctx context.Context, dl *delivery) error {
 		return nil
 	}
 	inc := *dl.Incident
-	rootText, rootBlocks := renderRoot(inc, d.c.pageURL, d.oncall)
+	rootText, rootBlocks := renderRoot(inc, d.c.pageURL, d.oncall, d.c.buttons)
 	rootKey := fmt.Sprintf("root/%s/%d", d.slackChannel, inc.ID)
 	root, err := d.c.post(ctx, d.slackChannel, rootKey, inc.ID, "", rootText, rootBlocks)
 	if err != nil {

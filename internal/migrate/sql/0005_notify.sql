@@ -35,7 +35,8 @@ create table notify_deliveries (
     updated_at      timestamptz not null,
     unique (outbox_id, channel)
 );
-create index notify_deliveries_due on notify_deliveries (next_attempt_at, outbox_id) where state = 'pending';
+-- The claim walks pending deliveries in outbox order.
+create index notify_deliveries_pending on notify_deliveries (outbox_id) where state = 'pending';
 create index notify_deliveries_open_key on notify_deliveries (channel, ordering_key, outbox_id) where state <> 'delivered';
 create index notify_deliveries_dead on notify_deliveries (updated_at desc) where state = 'dead';
 
