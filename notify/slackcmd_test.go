@@ -109,7 +109,7 @@ func TestSlackCommandsChangeIncidentsAsTheOperator(t *testing.T) {
 	ctx := context.Background()
 	h, err := NewSlackCommands(SlackCommandOptions{SigningSecret: config.NewSecret(cmdSecret), Pool: e.pool, Incidents: e.store,
 		Operators: operators{"T1/UADA": {ID: "ada@example.com", Role: "responder"}, "T1/UVIC": {ID: "vic@example.com", Role: "viewer"}},
-		Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+		Now:       e.clock.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
