@@ -28,6 +28,10 @@ const (
 //	    public_channel: C0123PUBLIC      # announcements: published incidents only
 //	    oncall_channel: C0456ONCALL      # every incident, runbooks, reminders
 //	    api_url: https://slack.com/api/  # another Slack-compatible endpoint
+//	  webhooks:
+//	    allow_private: false             # true: subscribers may be on loopback or private networks
+//	    pause_after: 10                  # failures in a row before an endpoint is paused
+//	    timeout: 10s
 //	  delivery:
 //	    max_attempts: 12
 //	    backoff_base: 2s
@@ -35,7 +39,29 @@ const (
 //	    poll_interval: 5s
 type Config struct {
 	Slack    SlackConfig    `yaml:"slack"`
+	Webhooks WebhookConfig  `yaml:"webhooks"`
 	Delivery DeliveryConfig `yaml:"delivery"`
+}
+
+// WebhookConfig is the notify.webhooks: section. Subscribers themselves
+// are managed in the console and the API (Relay.AddWebhook).
+type WebhookConfig struct {
+	// AllowPrivate lets subscribers use loopback and private addresses
+	// (receivers inside your network). Off, such URLs are refused and so is
+	// any connection that resolves to one (SSRF guard).
+	AllowPrivate bool `yaml:"allow_private"`
+	// PauseAfter: an endpoint failing this many times in a row is paused
+	// until its owner resumes it (default 10).
+	PauseAfter int             `yaml:"pause_after"`
+	Timeout    config.Duration `yaml:"timeout"` // per request (default 10s)
+}
+
+func (w WebhookConfig) withDefaults() WebhookConfig {
+	if w.PauseAfter <= 0 {
+		w.PauseAfter = DefaultWebhookPauseAfter
+	}
+	w.Timeout = config.Dur(w.Timeout.Or(DefaultWebhookTimeout))
+	return w
 }
 
 // SlackConfig is the notify.slack: section. Slack is on when a token is set.
@@ -112,6 +138,9 @@ func Check(c *config.Checker, path string, cfg *Config) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			c.Errorf(sp+".api_url", "api_url %q must be an absolute http or https URL, such as https://slack.com/api/", s.APIURL)
 		}
+	}
+	if cfg.Webhooks.PauseAfter < 0 {
+		c.Errorf(path+".webhooks.pause_after", "pause_after must be positive")
 	}
 	d := cfg.Delivery
 	dp := path + ".delivery"

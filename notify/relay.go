@@ -22,6 +22,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,9 +46,14 @@ var ErrNotFound = errors.New("not found")
 type Options struct {
 	Pool   *pgxpool.Pool
 	Config Config
-	// PageURL is the public status page's base URL; Slack links to
-	// PageURL + "/incidents/<id>".
+	// PageURL is the public status page's base URL; Slack and webhooks
+	// link to PageURL + "/incidents/<id>".
 	PageURL string
+	// PageID is the page's id in webhook bodies.
+	PageID string
+	// Updates gives webhook bodies an incident's public updates
+	// (*incidents.Store); without it a body carries the event's own update.
+	Updates UpdatesReader
 	// Registerer receives the relay's metrics (nil: not registered).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger // nil: slog.Default()
@@ -60,19 +68,25 @@ type Options struct {
 
 // Relay delivers outbox rows to the configured channels.
 type Relay struct {
-	pool     *pgxpool.Pool
-	cfg      DeliveryConfig
-	log      *slog.Logger
-	now      func() time.Time
-	workers  int
-	backfill time.Duration
-	hold     time.Duration // how long a channel that cannot work waits before trying again
-	channels []channel
-	slack    *slackClient // nil when Slack is not configured
-	m        *metrics
-	wake     chan struct{}
+	pool       *pgxpool.Pool
+	cfg        DeliveryConfig
+	log        *slog.Logger
+	now        func() time.Time
+	workers    int
+	backfill   time.Duration
+	hold       time.Duration // how long a channel that cannot work waits before trying again
+	channels   []channel     // Slack's, fixed at start
+	slack      *slackClient  // nil when Slack is not configured
+	pageID     string
+	pageURL    string
+	updates    UpdatesReader
+	hooksCfg   WebhookConfig
+	hookClient *http.Client
+	m          *metrics
+	wake       chan struct{}
 
 	mu     sync.Mutex
+	hooks  []channel            // the webhook subscribers not paused, reloaded every pass
 	paused map[string]time.Time // channel → not before (rate limit, held)
 	health map[string]string    // channel → why it cannot deliver ("" when fine)
 }
@@ -94,7 +108,9 @@ func NewRelay(o Options) (*Relay, error) {
 	}
 	r := &Relay{pool: o.Pool, cfg: o.Config.Delivery.withDefaults(), log: o.Logger, now: o.Now,
 		workers: o.Workers, backfill: o.Backfill, hold: DefaultHoldRetry, wake: make(chan struct{}, 1),
-		paused: map[string]time.Time{}, health: map[string]string{}}
+		paused: map[string]time.Time{}, health: map[string]string{},
+		pageID: o.PageID, pageURL: strings.TrimRight(o.PageURL, "/"), updates: o.Updates, hooksCfg: o.Config.Webhooks.withDefaults()}
+	r.hookClient = webhookClient(r.hooksCfg.Timeout.D, r.hooksCfg.AllowPrivate)
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -129,13 +145,20 @@ func NewRelay(o Options) (*Relay, error) {
 
 func (r *Relay) utcNow() time.Time { return r.now().UTC() }
 
-// Channels names the channels this relay delivers to.
+// Channels names the channels this relay delivers to now: Slack's and the
+// webhook subscribers not paused.
 func (r *Relay) Channels() []string {
-	out := make([]string, len(r.channels))
-	for i, ch := range r.channels {
-		out[i] = ch.name()
+	var out []string
+	for _, ch := range r.allChannels() {
+		out = append(out, ch.name())
 	}
 	return out
+}
+
+func (r *Relay) allChannels() []channel {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append(slices.Clip(r.channels), r.hooks...)
 }
 
 // Health returns, for each channel that cannot deliver now, why (a bad
@@ -265,7 +288,17 @@ func (r *Relay) listenOnce(ctx context.Context) error {
 // and returns when the next delivery falls due (zero: none waiting).
 func (r *Relay) pass(ctx context.Context) (time.Time, error) {
 	var errs []error
-	for _, ch := range r.channels {
+	if hooks, err := r.loadWebhooks(ctx); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, h := range hooks {
+			r.m.init(h.name())
+		}
+		r.mu.Lock()
+		r.hooks = hooks
+		r.mu.Unlock()
+	}
+	for _, ch := range r.allChannels() {
 		if err := r.fanOut(ctx, ch); err != nil {
 			errs = append(errs, err)
 		}
@@ -537,7 +570,7 @@ func (r *Relay) backoff(n int) time.Duration {
 }
 
 func (r *Relay) channel(name string) channel {
-	for _, ch := range r.channels {
+	for _, ch := range r.allChannels() {
 		if ch.name() == name {
 			return ch
 		}
@@ -547,7 +580,7 @@ func (r *Relay) channel(name string) channel {
 
 func (r *Relay) activeChannels() []string {
 	var out []string
-	for _, ch := range r.channels {
+	for _, ch := range r.allChannels() {
 		if !r.isPaused(ch.name()) {
 			out = append(out, ch.name())
 		}

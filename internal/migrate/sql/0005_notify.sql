@@ -58,3 +58,21 @@ create table notify_slack_messages (
     updated_at  timestamptz not null
 );
 create index notify_slack_messages_by_incident on notify_slack_messages (incident_id);
+
+-- Webhook subscribers: each is the channel "webhook:<id>". The secret signs
+-- every body (HMAC-SHA256) and is shown once, when the subscriber is added.
+-- An endpoint that fails pause_after times in a row is paused (its
+-- deliveries are held) until its owner resumes it.
+create table notify_webhooks (
+    id            bigint generated always as identity primary key,
+    url           text not null,
+    secret        text not null,
+    description   text not null default '',
+    failures      integer not null default 0,     -- consecutive failed attempts
+    paused_at     timestamptz,
+    paused_reason text not null default '',
+    created_by    text not null,
+    created_at    timestamptz not null,
+    updated_at    timestamptz not null,
+    deleted_at    timestamptz
+);
