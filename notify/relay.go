@@ -488,6 +488,7 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 	if len(ds) == 0 {
 		return 0, nil
 	}
+	b := &pgx.Batch{}
 	for _, d := range ds {
 		ch := r.channel(d.Channel)
 		if ch == nil || r.isPaused(d.Channel) {
@@ -497,8 +498,14 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 		if ctx.Err() != nil {
 			return 0, nil // stopping: the claims roll back, nothing is lost
 		}
-		if err := r.record(ctx, tx, d, err); err != nil {
-			return 0, err
+		r.record(b, d, err)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			if ctx.Err() != nil {
+				return 0, nil
+			}
+			return 0, fmt.Errorf("notify: record deliveries: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -510,16 +517,15 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 	return len(ds), nil
 }
 
-// record writes the outcome of one attempt.
-func (r *Relay) record(ctx context.Context, tx pgx.Tx, d *delivery, derr error) error {
+// record queues the writing of one attempt's outcome.
+func (r *Relay) record(b *pgx.Batch, d *delivery, derr error) {
 	now := r.utcNow()
 	var rl *retryAfterError
 	var held *heldError
 	var perm *permanentError
-	var err error
 	switch {
 	case derr == nil:
-		_, err = tx.Exec(ctx, `update notify_deliveries set state = 'delivered', delivered_at = $2, last_error = '', updated_at = $2 where id = $1`, d.ID, now)
+		b.Queue(`update notify_deliveries set state = 'delivered', delivered_at = $2, last_error = '', updated_at = $2 where id = $1`, d.ID, now)
 		r.m.delivered.WithLabelValues(d.Channel).Inc()
 		r.m.latency.WithLabelValues(d.Channel).Observe(max(now.Sub(d.CreatedAt).Seconds(), 0))
 		r.setHealthy(d.Channel)
@@ -528,12 +534,12 @@ func (r *Relay) record(ctx context.Context, tx pgx.Tx, d *delivery, derr error) 
 		until := now.Add(rl.after)
 		r.pause(d.Channel, until)
 		r.m.failed.WithLabelValues(d.Channel).Inc()
-		_, err = tx.Exec(ctx, `update notify_deliveries set next_attempt_at = $2, last_error = $3, updated_at = $4 where id = $1`,
+		b.Queue(`update notify_deliveries set next_attempt_at = $2, last_error = $3, updated_at = $4 where id = $1`,
 			d.ID, until, truncate(derr.Error(), 500), now)
 	case errors.As(derr, &held):
 		r.setHealth(d.Channel, held.err)
 		r.log.Error("notify: channel cannot deliver; its deliveries are held", "channel", d.Channel, "err", held.err)
-		_, err = tx.Exec(ctx, `update notify_deliveries set next_attempt_at = $2, last_error = $3, updated_at = $4 where id = $1`,
+		b.Queue(`update notify_deliveries set next_attempt_at = $2, last_error = $3, updated_at = $4 where id = $1`,
 			d.ID, now.Add(r.hold), truncate(derr.Error(), 500), now)
 	default:
 		attempts := d.Attempts + 1
@@ -542,19 +548,15 @@ func (r *Relay) record(ctx context.Context, tx pgx.Tx, d *delivery, derr error) 
 			r.m.died.WithLabelValues(d.Channel).Inc()
 			r.log.Error("notify: delivery is dead; later deliveries of its incident wait for a retry",
 				"delivery", d.ID, "channel", d.Channel, "key", d.OrderingKey, "attempts", attempts, "err", derr)
-			_, err = tx.Exec(ctx, `update notify_deliveries set state = 'dead', attempts = $2, last_error = $3, updated_at = $4 where id = $1`,
+			b.Queue(`update notify_deliveries set state = 'dead', attempts = $2, last_error = $3, updated_at = $4 where id = $1`,
 				d.ID, attempts, truncate(derr.Error(), 500), now)
 		} else {
 			next := now.Add(r.backoff(attempts))
 			r.log.Warn("notify: delivery failed; will retry", "delivery", d.ID, "channel", d.Channel, "attempt", attempts, "retry_at", next, "err", derr)
-			_, err = tx.Exec(ctx, `update notify_deliveries set attempts = $2, next_attempt_at = $3, last_error = $4, updated_at = $5 where id = $1`,
+			b.Queue(`update notify_deliveries set attempts = $2, next_attempt_at = $3, last_error = $4, updated_at = $5 where id = $1`,
 				d.ID, attempts, next, truncate(derr.Error(), 500), now)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("notify: record delivery %d: %w", d.ID, err)
-	}
-	return nil
 }
 
 // backoff is the wait before attempt n+1: base·2^(n-1), at most max, with
