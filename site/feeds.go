@@ -70,26 +70,45 @@ func sortItems(items []*feeds.Item) {
 	slices.SortStableFunc(items, func(a, b *feeds.Item) int { return b.Created.Compare(a.Created) })
 }
 
-func (b *builder) addFeeds(m *model) error {
+func (b *builder) addFeeds(m *model, a assets) error {
 	all := make([]*incident, len(m.Incidents))
 	for i := range m.Incidents {
 		all[i] = &m.Incidents[i]
 	}
-	rss, atom, err := m.feed(m.Page.Name+" status history", "/history", "/history", m.UpdatedAt, all)
-	if err != nil {
+	if err := b.feedPair(m, a, "/history", m.Page.Name+" status history", m.UpdatedAt, all); err != nil {
 		return err
 	}
-	b.add("/history.rss", typeRSS, rss)
-	b.add("/history.atom", typeAtom, atom)
 	for i := range m.Components {
 		c := &m.Components[i]
-		base := componentPath(c.ID)
-		rss, atom, err := m.feed(strings.TrimSpace(m.Page.Name+" status history: "+c.Name), base, base, c.UpdatedAt, c.Incidents)
-		if err != nil {
+		if err := b.feedPair(m, a, componentPath(c.ID), strings.TrimSpace(m.Page.Name+" status history: "+c.Name), c.UpdatedAt, c.Incidents); err != nil {
 			return err
 		}
-		b.add(base+".rss", typeRSS, rss)
-		b.add(base+".atom", typeAtom, atom)
 	}
 	return nil
+}
+
+// feedPair adds base.rss and base.atom, rendered again only when one of
+// their entries changed.
+func (b *builder) feedPair(m *model, a assets, base, title string, updated time.Time, incs []*incident) error {
+	k := newKey(m, a, "feed").add(base, title, updated.UnixNano())
+	for _, in := range incs {
+		k.incident(in)
+		for _, u := range in.Updates {
+			k.add(u.ID, u.Status, u.CreatedAt.UnixNano(), u.BodyHTML)
+		}
+	}
+	key := k.String()
+	var rss, atom []byte
+	renderBoth := func() error {
+		if rss != nil {
+			return nil
+		}
+		var err error
+		rss, atom, err = m.feed(title, base, base, updated, incs)
+		return err
+	}
+	if err := b.memo(base+".rss", typeRSS, key, func() ([]byte, error) { err := renderBoth(); return rss, err }); err != nil {
+		return err
+	}
+	return b.memo(base+".atom", typeAtom, key, func() ([]byte, error) { err := renderBoth(); return atom, err })
 }

@@ -208,7 +208,10 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time, ca
 
 	m.Incidents = make([]incident, len(incs))
 	for i, in := range incs {
-		us, err := cache.updates(ctx, st, in)
+		us, err := cache.updates(ctx, st, in, func(u *incidents.PostedUpdate) {
+			u.Body = clean(u.Body, 0)
+			u.BodyHTML = safe(u.BodyHTML)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -223,8 +226,6 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time, ca
 		prev := map[string]string{}
 		first := firstChanges(in, us)
 		for k, u := range us {
-			u.Body = clean(u.Body, 0)
-			u.BodyHTML = safe(u.BodyHTML)
 			up := update{PostedUpdate: u}
 			var changes []incidents.ComponentChange
 			_ = json.Unmarshal(u.Components, &changes)
@@ -316,9 +317,9 @@ type cachedUpdates struct {
 	us                      []incidents.PostedUpdate
 }
 
-func (c *updateCache) updates(ctx context.Context, st *incidents.Store, in incidents.Incident) ([]incidents.PostedUpdate, error) {
+func (c *updateCache) updates(ctx context.Context, st *incidents.Store, in incidents.Incident, prep func(*incidents.PostedUpdate)) ([]incidents.PostedUpdate, error) {
 	if c == nil {
-		return st.Updates(ctx, in.ID, true)
+		c = &updateCache{}
 	}
 	if c.next == nil {
 		c.next = map[int64]cachedUpdates{}
@@ -330,6 +331,9 @@ func (c *updateCache) updates(ctx context.Context, st *incidents.Store, in incid
 	us, err := st.Updates(ctx, in.ID, true)
 	if err != nil {
 		return nil, err
+	}
+	for i := range us {
+		prep(&us[i])
 	}
 	c.next[in.ID] = cachedUpdates{updatedAt: in.UpdatedAt, lastPublicAt: in.LastPublicAt, us: us}
 	return us, nil

@@ -158,18 +158,32 @@ func (b *builder) addPages(m *model, a assets) error {
 	if err := page("/", home(v)); err != nil {
 		return err
 	}
-	if err := page("/history", historyPage(v)); err != nil {
+	hk := newKey(m, a, "history")
+	for i := range m.Incidents {
+		hk.incident(&m.Incidents[i])
+	}
+	if err := b.memo("/history", typeHTML, hk.String(), func() ([]byte, error) { return render(historyPage(v)) }); err != nil {
 		return err
 	}
 	for i := range m.Incidents {
 		in := &m.Incidents[i]
-		if err := page(incidentPath(in.ID), incidentPage(v, in)); err != nil {
+		k := newKey(m, a, "incident").incident(in)
+		for _, id := range in.Comps {
+			if c := m.componentByID(id); c != nil {
+				k.add(c.ID, c.Name)
+			}
+		}
+		for _, u := range in.Updates {
+			k.add(u.ID, u.Status, u.CreatedAt.UnixNano(), u.BodyHTML)
+		}
+		if err := b.memo(incidentPath(in.ID), typeHTML, k.String(), func() ([]byte, error) { return render(incidentPage(v, in)) }); err != nil {
 			return err
 		}
 	}
 	for i := range m.Components {
 		c := &m.Components[i]
-		if err := page(componentPath(c.ID), componentPage(v, c)); err != nil {
+		k := newKey(m, a, "component").component(c)
+		if err := b.memo(componentPath(c.ID), typeHTML, k.String(), func() ([]byte, error) { return render(componentPage(v, c)) }); err != nil {
 			return err
 		}
 	}

@@ -130,7 +130,7 @@ func build(m *model, a assets, prev *Snapshot) (*Snapshot, error) {
 	if err := b.addAPI(m); err != nil {
 		return nil, err
 	}
-	if err := b.addFeeds(m); err != nil {
+	if err := b.addFeeds(m, a); err != nil {
 		return nil, err
 	}
 	if err := b.addBadges(m); err != nil {

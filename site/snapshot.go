@@ -27,6 +27,7 @@ type Snapshot struct {
 // serving it allocates nothing.
 type file struct {
 	sum    [sha256.Size]byte // of body, ctype and cache: equal sums, equal files
+	key    string            // of what it was rendered from, for builder.memo
 	path   string
 	status int
 	body   []byte

@@ -108,7 +108,6 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 	defer stopNginx()
 
 	fmt.Printf("# %s, %d CPUs, wrk -t%d -c%d -d%s --latency -H 'Accept-Encoding: gzip'\n", runtime.Version(), runtime.NumCPU(), threads, conns, dur)
-	baseline := map[string]wrkResult{}
 	for _, p := range []string{"/", "/api/v2/summary.json"} {
 		id, _ := s.Snapshot().Body(p)
 		gz := mustGet(candor + p)
@@ -134,7 +133,6 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 		for name, rs := range all {
 			res[name] = median(rs)
 		}
-		baseline[p] = res["Candor"]
 		fmt.Printf("\n## %s (%d bytes, %d gzipped), median of %d rounds\n\n", p, len(id), len(gz), repeat)
 		fmt.Printf("| server | requests/s | p50 | p99 | requests/s vs bare Go | vs nginx | p99 vs bare Go |\n|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, t := range targets {
@@ -151,56 +149,85 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 		fmt.Println()
 	}
 
-	// Throughput while the snapshot is rebuilt from PostgreSQL every 100 ms.
-	fmt.Printf("\n## Rebuilding every 100 ms\n\n")
+	// Throughput while the snapshot is rebuilt from PostgreSQL every 100 ms,
+	// in rounds alternating with Candor not rebuilding.
+	var quiet time.Duration
+	for range 20 {
+		t := time.Now()
+		if err := s.Rebuild(ctx); err != nil {
+			return err
+		}
+		quiet += time.Since(t)
+	}
+	fmt.Printf("\n## Rebuilding every 100 ms, median of %d rounds, the three cases in turn\n\n", repeat)
+	fmt.Printf("One rebuild on an idle machine: %.1f ms (mean of 20).\n\n", float64(quiet)/20/1e6)
+	open, err := store.List(ctx, incidents.ListFilter{OpenOnly: true, PublicOnly: true})
+	if err != nil || len(open) == 0 {
+		return fmt.Errorf("no open incident: %v", err)
+	}
+	id := open[0].ID
+	// mode: 0 idle, 1 rebuild every 100 ms, 2 commit an update then rebuild
+	// every 100 ms (so that every rebuild has something to render).
+	var mode atomic.Int32
 	stop := make(chan struct{})
-	var builds, failed atomic.Int64
-	var buildTime atomic.Int64
+	defer close(stop)
+	var builds, failed [3]atomic.Int64
+	var buildTime [3]atomic.Int64
 	go func() {
 		tk := time.NewTicker(100 * time.Millisecond)
 		defer tk.Stop()
-		for {
+		for n := 0; ; n++ {
 			select {
 			case <-stop:
 				return
 			case <-tk.C:
+				md := mode.Load()
+				if md == 0 {
+					continue
+				}
+				if md == 2 {
+					if _, err := store.PostUpdate(ctx, id, incidents.Update{Message: fmt.Sprintf("Still investigating (%d).", n), Actor: "person:bench@example.com"}); err != nil {
+						failed[md].Add(1)
+					}
+				}
 				t := time.Now()
 				if err := s.Rebuild(ctx); err != nil {
-					failed.Add(1)
+					failed[md].Add(1)
 				}
-				buildTime.Add(int64(time.Since(t)))
-				builds.Add(1)
+				buildTime[md].Add(int64(time.Since(t)))
+				builds[md].Add(1)
 			}
 		}
 	}()
-	fmt.Printf("| path | requests/s while rebuilding | vs not rebuilding | p50 | p99 |\n|---|---:|---:|---:|---:|\n")
+	fmt.Printf("| path | requests/s not rebuilding | rebuilding, nothing changed | ratio | rebuilding, a change each time | ratio | p99 not / unchanged / changed |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range []string{"/", "/api/v2/summary.json"} {
-		var rs []wrkResult
+		var rs [3][]wrkResult
 		for range repeat {
-			r, err := wrk(candor+p, dur, conns, threads)
-			if err != nil {
-				return err
+			for md := range int32(3) {
+				mode.Store(md)
+				r, err := wrk(candor+p, dur, conns, threads)
+				if err != nil {
+					return err
+				}
+				rs[md] = append(rs[md], r)
 			}
-			rs = append(rs, r)
 		}
-		r := median(rs)
-		fmt.Printf("| %s | %.0f | %.2f | %s | %s |\n", p, r.rps, r.rps/baseline[p].rps, r.p50, r.p99)
+		mode.Store(0)
+		i, u, c := median(rs[0]), median(rs[1]), median(rs[2])
+		fmt.Printf("| %s | %.0f | %.0f | %.2f | %.0f | %.2f | %s / %s / %s |\n", p, i.rps, u.rps, u.rps/i.rps, c.rps, c.rps/i.rps, i.p99, u.p99, c.p99)
 	}
-	close(stop)
-	if n := builds.Load(); n > 0 {
-		fmt.Printf("\n%d rebuilds (%d failed), %.1f ms each on average\n", n, failed.Load(), float64(buildTime.Load())/float64(n)/1e6)
+	for md, what := range []string{"", "nothing changed", "a change each time"} {
+		if n := builds[md].Load(); n > 0 {
+			fmt.Printf("\nRebuilds under load, %s: %d (%d failed), %.1f ms each on average (wall)", what, n, failed[md].Load(), float64(buildTime[md].Load())/float64(n)/1e6)
+		}
 	}
+	fmt.Println()
 
 	// Update-visible latency: commit an update, poll every public endpoint
 	// that shows it until all do.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { _ = s.Run(runCtx) }()
-	open, err := store.List(ctx, incidents.ListFilter{OpenOnly: true, PublicOnly: true})
-	if err != nil || len(open) == 0 {
-		return fmt.Errorf("no open incident: %v", err)
-	}
-	id := open[0].ID
 	// Every endpoint that shows an update's text.
 	paths := []string{"/", "/incidents/" + strconv.FormatInt(id, 10), "/history.rss", "/history.atom",
 		"/components/two-step-authentication.rss", "/components/two-step-authentication.atom",
