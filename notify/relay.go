@@ -51,6 +51,9 @@ type Options struct {
 	PageURL string
 	// PageID is the page's id in webhook bodies.
 	PageID string
+	// Timeline, when set, records on an incident's timeline that a channel
+	// delivered its opening or an update (*incidents.Store).
+	Timeline Timeline
 	// Updates gives webhook bodies an incident's public updates
 	// (*incidents.Store); without it a body carries the event's own update.
 	Updates UpdatesReader
@@ -80,6 +83,7 @@ type Relay struct {
 	pageID     string
 	pageURL    string
 	updates    UpdatesReader
+	timeline   Timeline
 	hooksCfg   WebhookConfig
 	hookClient *http.Client
 	m          *metrics
@@ -87,8 +91,14 @@ type Relay struct {
 
 	mu     sync.Mutex
 	hooks  []channel            // the webhook subscribers not paused, reloaded every pass
+	known  map[string]bool      // channels whose notify_channels row exists
 	paused map[string]time.Time // channel → not before (rate limit, held)
 	health map[string]string    // channel → why it cannot deliver ("" when fine)
+}
+
+// Timeline records deliveries on incidents' timelines (*incidents.Store).
+type Timeline interface {
+	Notified(ctx context.Context, id int64, channel, detail string) error
 }
 
 // channel is one destination of deliveries.
@@ -108,8 +118,8 @@ func NewRelay(o Options) (*Relay, error) {
 	}
 	r := &Relay{pool: o.Pool, cfg: o.Config.Delivery.withDefaults(), log: o.Logger, now: o.Now,
 		workers: o.Workers, backfill: o.Backfill, hold: DefaultHoldRetry, wake: make(chan struct{}, 1),
-		paused: map[string]time.Time{}, health: map[string]string{},
-		pageID: o.PageID, pageURL: strings.TrimRight(o.PageURL, "/"), updates: o.Updates, hooksCfg: o.Config.Webhooks.withDefaults()}
+		paused: map[string]time.Time{}, health: map[string]string{}, known: map[string]bool{},
+		pageID: o.PageID, pageURL: strings.TrimRight(o.PageURL, "/"), updates: o.Updates, timeline: o.Timeline, hooksCfg: o.Config.Webhooks.withDefaults()}
 	r.hookClient = webhookClient(r.hooksCfg.Timeout.D, r.hooksCfg.AllowPrivate)
 	if r.log == nil {
 		r.log = slog.Default()
@@ -337,21 +347,37 @@ func (r *Relay) pass(ctx context.Context) (time.Time, error) {
 func (r *Relay) fanOut(ctx context.Context, ch channel) error {
 	now := r.utcNow()
 	name := ch.name()
-	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	r.mu.Lock()
+	known := r.known[name]
+	r.mu.Unlock()
+	if !known {
+		_, err := r.pool.Exec(ctx, `
 			insert into notify_channels (channel, cursor_id, created_at, updated_at)
 			values ($1, coalesce((select max(id) from outbox where created_at < $2), 0), $3, $3)
 			on conflict (channel) do nothing`, name, now.Add(-r.backfill), now)
 		if err != nil {
 			return fmt.Errorf("notify: channel %s: %w", name, err)
 		}
+		r.mu.Lock()
+		r.known[name] = true
+		r.mu.Unlock()
+	}
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		// The new horizon: the outbox sequence, read before this
+		// transaction has an xid (it writes nothing yet), then the xid it
+		// takes when it locks its channel row below. Whoever holds an
+		// outbox id up to seq took its xid before (its timeline event is
+		// written before its outbox row), so below ours.
+		var seq int64
+		if err := tx.QueryRow(ctx, `select coalesce(pg_sequence_last_value(pg_get_serial_sequence('outbox', 'id')::regclass), 0)`).Scan(&seq); err != nil {
+			return fmt.Errorf("notify: channel %s: %w", name, err)
+		}
+		// The last horizon is settled when no xid up to its own is running.
 		var cursor int64
-		var horizon *int64
 		var settled bool
-		err = tx.QueryRow(ctx, `
-			select cursor_id, horizon_id,
-				horizon_xmax is not null and pg_snapshot_xmin(pg_current_snapshot()) >= horizon_xmax
-			from notify_channels where channel = $1 for update skip locked`, name).Scan(&cursor, &horizon, &settled)
+		err := tx.QueryRow(ctx, `
+			select cursor_id, horizon_xid is not null and pg_snapshot_xmin(pg_current_snapshot()) > horizon_xid
+			from notify_channels where channel = $1 for update skip locked`, name).Scan(&cursor, &settled)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // another replica is at it
 		}
@@ -373,17 +399,13 @@ func (r *Relay) fanOut(ctx context.Context, ch channel) error {
 		if n := tag.RowsAffected(); n > 0 {
 			r.m.queuedTotal.WithLabelValues(name).Add(float64(n))
 		}
-		// The outbox rows are written after their transaction's first write
-		// (the timeline event), so a transaction holding an id up to the
-		// sequence's value has an xid below the snapshot's xmax.
 		_, err = tx.Exec(ctx, `
 			update notify_channels set
 				cursor_id = case when $2 then coalesce(horizon_id, cursor_id) else cursor_id end,
-				horizon_id = case when $2 or horizon_xmax is null
-					then coalesce(pg_sequence_last_value(pg_get_serial_sequence('outbox', 'id')::regclass), 0) else horizon_id end,
-				horizon_xmax = case when $2 or horizon_xmax is null then pg_snapshot_xmax(pg_current_snapshot()) else horizon_xmax end,
-				updated_at = $3
-			where channel = $1`, name, settled, now)
+				horizon_id = case when $2 or horizon_xid is null then $3 else horizon_id end,
+				horizon_xid = case when $2 or horizon_xid is null then pg_current_xact_id() else horizon_xid end,
+				updated_at = $4
+			where channel = $1`, name, settled, seq, now)
 		if err != nil {
 			return fmt.Errorf("notify: channel %s cursor: %w", name, err)
 		}
@@ -489,6 +511,7 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	b := &pgx.Batch{}
+	var done []*delivery
 	for _, d := range ds {
 		ch := r.channel(d.Channel)
 		if ch == nil || r.isPaused(d.Channel) {
@@ -499,6 +522,9 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 			return 0, nil // stopping: the claims roll back, nothing is lost
 		}
 		r.record(b, d, err)
+		if err == nil {
+			done = append(done, d)
+		}
 	}
 	if b.Len() > 0 {
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -514,7 +540,37 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 		}
 		return 0, fmt.Errorf("notify: commit deliveries: %w", err)
 	}
+	r.noteDelivered(ctx, done)
 	return len(ds), nil
+}
+
+// noteDelivered puts on the timeline that an incident's opening and its
+// updates reached a channel. A crash before it leaves the timeline short,
+// never the channel.
+func (r *Relay) noteDelivered(ctx context.Context, ds []*delivery) {
+	if r.timeline == nil {
+		return
+	}
+	for _, d := range ds {
+		var detail string
+		switch d.Kind {
+		case incidents.KindDetected, incidents.KindCreated:
+			detail = "incident opened"
+		case incidents.KindUpdatePosted:
+			detail = "update delivered"
+			if id, ok := d.Event.Extra["update_id"].(float64); ok {
+				detail = fmt.Sprintf("update %d delivered", int64(id))
+			}
+		default:
+			continue
+		}
+		if d.IncidentID == 0 {
+			continue
+		}
+		if err := r.timeline.Notified(ctx, d.IncidentID, d.Channel, detail); err != nil && ctx.Err() == nil {
+			r.log.Warn("notify: could not record the delivery on the timeline", "incident", d.IncidentID, "channel", d.Channel, "err", err)
+		}
+	}
 }
 
 // record queues the writing of one attempt's outcome.

@@ -129,13 +129,14 @@ func renderRoot(inc incidents.Incident, pageURL string, oncall, buttons bool) (s
 	field := func(name, value string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, "*"+name+"*\n"+value, false, false)
 	}
-	fields := []*slack.TextBlockObject{
-		field("Status", status),
-		field("Classification", classificationWords(inc)),
-		field("Impact", title(string(inc.Impact))),
-		field("Started", utc(inc.StartedAt)),
-		field("Affected components", compText),
+	fields := []*slack.TextBlockObject{field("Status", status)}
+	// A suspicion is for on-call: the public hears of security only in
+	// the words a person published, or once a person confirmed it.
+	if oncall || inc.Classification != incidents.Security || inc.Confirmed {
+		fields = append(fields, field("Classification", classificationWords(inc)))
 	}
+	fields = append(fields, field("Impact", title(string(inc.Impact))), field("Started", utc(inc.StartedAt)),
+		field("Affected components", compText))
 	if oncall && !inc.Public && inc.Status.Open() {
 		fields = append(fields, field("Public", "Nothing published yet"))
 	}

@@ -7,15 +7,18 @@
 -- id up to cursor_id has its delivery row (or is not for this channel).
 -- Outbox ids are taken before their transactions commit, and commit out of
 -- order, so the cursor moves only to a horizon: the outbox sequence's value
--- (horizon_id) when no transaction older than horizon_xmax could still be
--- running. Rows above the cursor are looked at again on the next pass.
+-- (horizon_id) read before the relay's transaction took its xid
+-- (horizon_xid). A transaction holding an id up to horizon_id took its xid
+-- before that (it writes its timeline event before its outbox row), so once
+-- no xid up to horizon_xid is running, every such row is committed or never
+-- will be. Rows above the cursor are looked at again on every pass.
 create table notify_channels (
-    channel      text primary key,
-    cursor_id    bigint not null default 0,
-    horizon_id   bigint,
-    horizon_xmax xid8,
-    created_at   timestamptz not null,
-    updated_at   timestamptz not null
+    channel     text primary key,
+    cursor_id   bigint not null default 0,
+    horizon_id  bigint,
+    horizon_xid xid8,
+    created_at  timestamptz not null,
+    updated_at  timestamptz not null
 );
 
 -- One row per outbox row and channel. A delivery is attempted only when
