@@ -22,6 +22,7 @@ type fakeSlack struct {
 	srv *slacktest.Server
 
 	mu      sync.Mutex
+	log     []fakeCall
 	seq     int
 	msgs    []*fakeMsg
 	calls   map[string]int
@@ -32,6 +33,14 @@ type fakeSlack struct {
 	// afterPost, when set, runs after a message is recorded and before the
 	// answer (a relay may be killed there).
 	afterPost func(m *fakeMsg, r *http.Request)
+}
+
+// fakeCall is one Web API call as the server saw it.
+type fakeCall struct {
+	At      time.Time
+	Method  string
+	Channel string
+	Status  int
 }
 
 type fakeMsg struct {
@@ -76,8 +85,15 @@ func (f *fakeSlack) handle(method string, h handlerFunc) http.HandlerFunc {
 		f.calls[method]++
 		fault := f.fault
 		f.mu.Unlock()
+		status, ra := 0, ""
 		if fault != nil {
-			if status, ra := fault(method, form); status != 0 {
+			status, ra = fault(method, form)
+		}
+		f.mu.Lock()
+		f.log = append(f.log, fakeCall{At: time.Now(), Method: method, Channel: form["channel"], Status: max(status, 200)})
+		f.mu.Unlock()
+		if fault != nil {
+			if status != 0 {
 				if ra != "" {
 					w.Header().Set("Retry-After", ra)
 				}
@@ -291,4 +307,10 @@ func poll(d time.Duration, cond func() bool) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return true
+}
+
+func (f *fakeSlack) callLog() []fakeCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeCall(nil), f.log...)
 }

@@ -51,6 +51,7 @@ type env struct {
 	store *incidents.Store
 	slack *fakeSlack
 	clock *offsetClock
+	logs  *syncBuffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -66,7 +67,32 @@ func newEnv(t *testing.T) *env {
 	if err := st.SyncComponents(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, pool: pool, store: st, slack: newFakeSlack(t), clock: clk}
+	e := &env{t: t, pool: pool, store: st, slack: newFakeSlack(t), clock: clk, logs: &syncBuffer{}}
+	// Whatever a test does, the relay never logs the token.
+	t.Cleanup(func() {
+		if strings.Contains(e.logs.String(), token) {
+			t.Errorf("the Slack token appears in the log")
+		}
+	})
+	return e
+}
+
+// syncBuffer is a log destination shared by goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (e *env) config() Config {
@@ -81,7 +107,7 @@ func (e *env) relay(mut func(*Options)) (*Relay, *prometheus.Registry) {
 	e.t.Helper()
 	reg := prometheus.NewRegistry()
 	o := Options{Pool: e.pool, Config: e.config(), PageURL: pageURL, Registerer: reg, Now: e.clock.Now, Timeline: e.store,
-		Logger: slog.New(slog.DiscardHandler)}
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mut != nil {
 		mut(&o)
 	}
@@ -338,7 +364,7 @@ func TestSlackFailuresThenRateLimitEndWithEveryUpdateOnceInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, reg := e.relay(nil)
+	r, reg := e.relay(func(o *Options) { o.Workers = 1 }) // one worker: no call is in flight when a 429 comes back
 	e.start(r)
 	for i := 1; i <= 5; i++ {
 		e.post(inc.ID, incidents.Update{Message: fmt.Sprintf("update %d", i)})
@@ -349,6 +375,26 @@ func TestSlackFailuresThenRateLimitEndWithEveryUpdateOnceInOrder(t *testing.T) {
 	kindsInOrder(t, pth, "update 0", "update 1", "update 2", "update 3", "update 4", "update 5")
 	if d := e.slack.duplicates(); len(d) > 0 {
 		t.Errorf("posted twice: %v", d)
+	}
+	// After a 429 with Retry-After: 1, that channel hears nothing for a second.
+	calls := e.slack.callLog()
+	limited := 0
+	for i, c := range calls {
+		if c.Status != http.StatusTooManyRequests {
+			continue
+		}
+		limited++
+		for _, next := range calls[i+1:] {
+			if next.Channel == c.Channel && (next.Method == "chat.postMessage" || next.Method == "chat.update") {
+				if gap := next.At.Sub(c.At); gap < time.Second {
+					t.Errorf("%s called %s after a 429 with Retry-After: 1", next.Method, gap)
+				}
+				break
+			}
+		}
+	}
+	if limited != 2 {
+		t.Errorf("%d calls were rate limited, want 2", limited)
 	}
 	if n, _ := series(reg, "candor_notify_failed_total"); n == 0 {
 		t.Errorf("no failed metric series")
@@ -412,7 +458,7 @@ func TestTwoRelaysDeliverEachEventOnce(t *testing.T) {
 	r2, _ := e.relay(nil)
 	e.start(r1)
 	e.start(r2)
-	const incs, updates = 6, 3
+	const incs, updates = 10, 3
 	var wg sync.WaitGroup
 	for i := range incs {
 		wg.Add(1)
@@ -480,6 +526,9 @@ func TestInvalidTokenHoldsDeliveriesUntilFixed(t *testing.T) {
 	}
 	if h := r.Health(); h["slack:oncall"] == "" || h["slack:public"] == "" {
 		t.Errorf("Health = %v, want both channels' problem", h)
+	}
+	if strings.Contains(fmt.Sprint(r.Health()), token) {
+		t.Errorf("Health shows the token")
 	}
 	e.start(r)
 	if _, err := e.store.CreateIncident(ctx, incidents.NewIncident{Title: "Held", Message: "hello", Actor: "person:ada@example.com"}); err != nil {
