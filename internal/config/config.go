@@ -74,7 +74,14 @@ func (s *Source) root() ast.Node {
 }
 
 // Node returns the node at a YAML path such as "$.probes[0].steps[2].url", or nil.
-func (s *Source) Node(path string) ast.Node {
+// A path the YAML library cannot parse (a key with brackets or quotes in it)
+// finds nothing.
+func (s *Source) Node(path string) (n ast.Node) {
+	defer func() {
+		if recover() != nil { // go-yaml's path parser panics on some keys, e.g. "0[0:"
+			n = nil
+		}
+	}()
 	root := s.root()
 	if root == nil {
 		return nil
@@ -86,7 +93,7 @@ func (s *Source) Node(path string) ast.Node {
 	if err != nil {
 		return nil
 	}
-	n, err := p.FilterNode(root)
+	n, err = p.FilterNode(root)
 	if err != nil || n == nil {
 		return nil
 	}
