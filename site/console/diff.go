@@ -49,13 +49,36 @@ func lineDiff(a, b string) []diffLine {
 		case i < len(x) && j < len(y) && x[i] == y[j]:
 			out = append(out, diffLine{' ', x[i]})
 			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			out = append(out, diffLine{'+', y[j]})
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
 			out = append(out, diffLine{'-', x[i]})
 			i++
+		default:
+			out = append(out, diffLine{'+', y[j]})
+			j++
 		}
 	}
 	return append(out, tail...)
+}
+
+// diffContext keeps the changed lines and n unchanged lines around each
+// change; a run of unchanged lines left out becomes one line with Op '…'.
+func diffContext(d []diffLine, n int) []diffLine {
+	keep := make([]bool, len(d))
+	for i, l := range d {
+		if l.Op != ' ' {
+			for j := max(0, i-n); j <= min(len(d)-1, i+n); j++ {
+				keep[j] = true
+			}
+		}
+	}
+	var out []diffLine
+	for i, l := range d {
+		switch {
+		case keep[i]:
+			out = append(out, l)
+		case len(out) == 0 || out[len(out)-1].Op != '~':
+			out = append(out, diffLine{'~', "…"})
+		}
+	}
+	return out
 }

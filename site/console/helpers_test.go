@@ -34,12 +34,13 @@ func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type env struct {
-	t     *testing.T
-	pool  *pgxpool.Pool
-	store *incidents.Store
-	c     *Console
-	srv   *httptest.Server
-	clk   *clock
+	t      *testing.T
+	public http.Handler // what serves paths outside /admin and /api/v1, if anything
+	pool   *pgxpool.Pool
+	store  *incidents.Store
+	c      *Console
+	srv    *httptest.Server
+	clk    *clock
 }
 
 const testPageID = "p4g3id"
@@ -67,7 +68,13 @@ func newEnv(t *testing.T) *env {
 	}
 	e := &env{t: t, pool: pool, store: store, clk: clk}
 	var h http.Handler
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.public != nil && !strings.HasPrefix(r.URL.Path, "/admin/") && !strings.HasPrefix(r.URL.Path, "/api/v1/") {
+			e.public.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(e.srv.Close)
 	e.c, err = New(Options{Pool: pool, Incidents: store, Runbooks: rbs, BaseURL: e.srv.URL, PageID: testPageID, Now: clk.Now})
 	if err != nil {

@@ -142,6 +142,15 @@ func diffClass(op byte) string {
 		return "added"
 	case '-':
 		return "removed"
+	case '~':
+		return "skipped"
 	}
 	return "same"
+}
+
+func diffText(d diffLine) string {
+	if d.Op == '~' {
+		return d.Text + "\n"
+	}
+	return string(d.Op) + " " + d.Text + "\n"
 }

@@ -506,7 +506,7 @@ func (c *Console) noteView(r *http.Request, id int64) (noteView, error) {
 	if d, _ := strconv.Atoi(r.URL.Query().Get("diff")); d > 1 {
 		i := slices.IndexFunc(v.Versions, func(nv incidents.NoteVersion) bool { return nv.Version == d })
 		if i > 0 {
-			v.Diff, v.DiffOf = lineDiff(v.Versions[i-1].Body, v.Versions[i].Body), d
+			v.Diff, v.DiffOf = diffContext(lineDiff(v.Versions[i-1].Body, v.Versions[i].Body), 3), d
 		}
 	}
 	return v, nil

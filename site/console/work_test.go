@@ -156,8 +156,19 @@ func TestMaintenancePages(t *testing.T) {
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("start: %d\n%s", r.status, r.body)
 	}
-	if page := b.get("/admin/maintenance"); !strings.Contains(page.body, "Database upgrade <small>in_progress</small>") {
+	if page := b.get("/admin/maintenance"); !strings.Contains(page.body, "Database upgrade <small>in_progress</small>") || strings.Contains(page.body, "@when") {
 		t.Errorf("maintenance page:\n%s", page.body)
+	}
+}
+
+func TestDiffContext(t *testing.T) {
+	d := lineDiff("1\n2\n3\n4\n5\n6\n7\n8\n9", "1\n2\n3\n4\nfive\n6\n7\n8\n9")
+	var s []string
+	for _, l := range diffContext(d, 1) {
+		s = append(s, string(l.Op)+l.Text)
+	}
+	if got, want := strings.Join(s, "|"), "~…| 4|-5|+five| 6|~…"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -170,4 +181,30 @@ func TestLineDiff(t *testing.T) {
 	if want := " a|-b| c|+x| d"; strings.Join(s, "|") != want {
 		t.Errorf("diff %q, want %q", strings.Join(s, "|"), want)
 	}
+}
+
+// FuzzLineDiff: the lines marked ' ' and '-' are the old text, those marked
+// ' ' and '+' the new one.
+func FuzzLineDiff(f *testing.F) {
+	f.Add("a\nb\nc", "a\nc\nd")
+	f.Add("", "x")
+	f.Add("same\nsame", "same")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if len(a) > 4096 || len(b) > 4096 {
+			return
+		}
+		d := lineDiff(a, b)
+		var old, new []string
+		for _, l := range d {
+			if l.Op != '+' {
+				old = append(old, l.Text)
+			}
+			if l.Op != '-' {
+				new = append(new, l.Text)
+			}
+		}
+		if strings.Join(old, "\n") != a || strings.Join(new, "\n") != b {
+			t.Fatalf("diff of %q and %q does not rebuild them: %v", a, b, d)
+		}
+	})
 }

@@ -1,0 +1,240 @@
+package console
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/site"
+)
+
+// chromium starts headless Chromium for one test.
+func chromium(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first run owns the browser: no timeout on it.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+func inTimezone(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: id})
+		return err
+	})
+}
+
+// within runs actions with a time limit, so that a page that never shows
+// what is awaited fails the test instead of hanging it; the page's text is
+// reported.
+func within(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, actions...); err != nil {
+		t.Fatalf("%v; the page says:\n%s", err, text(t, ctx, `location.pathname + "\n" + document.body.innerText`))
+	}
+}
+
+// waitFor polls a JavaScript condition until it holds, across page loads
+// (a form post navigates), or fails after a deadline.
+func waitFor(t *testing.T, ctx context.Context, cond string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ok, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`document.readyState === "complete" && (`+cond+`)`))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v; the page says:\n%s", cond, err, text(t, ctx, `location.pathname + "\n" + document.body.innerText`))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, js string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		t.Fatalf("%.60s…: %v", js, err)
+	}
+	return v
+}
+
+// screenshot keeps a picture of the page when CONSOLE_SCREENSHOTS names a
+// directory (to refresh the ones in docs/).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("CONSOLE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// browserSignIn signs op in through the pages, typing a code computed now.
+func browserSignIn(t *testing.T, e *env, ctx context.Context, op operator) {
+	t.Helper()
+	e.clk.Add(30 * time.Second)
+	within(t, ctx,
+		chromedp.Navigate(e.srv.URL+"/admin/login"),
+		chromedp.SendKeys(chromedp.CSS("#email"), op.email),
+		chromedp.SendKeys(chromedp.CSS("#password"), op.password),
+		chromedp.Click(chromedp.CSS("main button[type=submit]")),
+	)
+	waitFor(t, ctx, `location.pathname === "/admin/login/code"`)
+	within(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#code"), e.code(op.secret, 0)),
+		chromedp.Click(chromedp.CSS("main button[type=submit]")),
+	)
+	waitFor(t, ctx, `location.pathname === "/admin/incidents"`)
+}
+
+// TestBrowserUpdateReachesThePublicPageAndNoteIsPublished: a responder
+// signs in with a TOTP code in Chromium, posts an update that appears on
+// the public page and in /history.rss; an exec edits and publishes the note.
+func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pub, err := site.New(site.Options{Store: e.store, Pool: e.pool, Page: site.Page{ID: testPageID, Name: "Example status", URL: e.srv.URL},
+		Now: e.clk.Now, Debounce: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = pub.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	if err := pub.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.public = pub.Handler()
+
+	inc, err := e.store.CreateIncident(ctx, incidents.NewIncident{Title: "Login failures", Message: "We are investigating failures at the password step.",
+		Impact: incidents.ImpactMajor, Components: []incidents.ComponentUpdate{{Component: "Login", Status: incidents.MajorOutage}}, Actor: "person:oncall@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.AttachRunbook(ctx, inc.ID, incidents.RunbookRef{ID: "login-events-down", Title: "Login events store or queue down",
+		Reasons: []string{"step password failing"}}, "system"); err != nil {
+		t.Fatal(err)
+	}
+	responder := e.enrol(e.browser(), "ada@example.com", Responder)
+	execOp := e.enrol(e.browser(), "ceo@example.com", Exec)
+
+	b := chromium(t)
+	if err := chromedp.Do(b, inTimezone("Pacific/Auckland"), chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	browserSignIn(t, e, b, responder)
+	const msg = "The events store is down; we are moving login off it. Next update within 30 minutes."
+	page := e.srv.URL + "/admin/incidents/" + itoa(inc.ID)
+	within(t, b,
+		chromedp.Navigate(page),
+		chromedp.SetValue(chromedp.CSS("#status"), "identified"),
+		chromedp.SetValue(chromedp.CSS("#message"), msg),
+		chromedp.Click(chromedp.CSS(".update-form button:not(.secondary)")),
+	)
+	waitFor(t, b, `document.querySelectorAll(".update").length === 2`)
+	body := text(t, b, `document.body.innerText`)
+	for _, want := range []string{msg, "identified", "Login events store or queue down", "UTC (", "GMT+13"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("incident page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "@when") {
+		t.Error("a template call shows as text")
+	}
+	screenshot(t, b, "console-incident.png")
+
+	// The public page and the feed show it within a second or so.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get(e.srv.URL + "/history.rss")
+		if err != nil {
+			t.Fatal(err)
+		}
+		feed, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(feed), "moving login off it") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the update never reached /history.rss:\n%s", feed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	within(t, b, chromedp.Navigate(e.srv.URL+"/incidents/"+itoa(inc.ID)))
+	if got := text(t, b, `document.body.innerText`); !strings.Contains(got, "moving login off it") {
+		t.Errorf("public incident page lacks the update:\n%s", got)
+	}
+
+	// Resolved; the exec writes and publishes the note.
+	if _, err := e.store.PostUpdate(ctx, inc.ID, incidents.Update{Status: incidents.StatusResolved, Message: "Login works again.", Actor: "person:ada@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	x := chromium(t)
+	if err := chromedp.Do(x, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	browserSignIn(t, e, x, execOp)
+	within(t, x, chromedp.Navigate(page+"/note"), chromedp.WaitVisible(chromedp.CSS("#body")))
+	draft := text(t, x, `document.querySelector("#body").value`)
+	if !strings.Contains(draft, "Login failures") {
+		t.Fatalf("draft:\n%s", draft)
+	}
+	edited := draft + "\n\n## What we changed\n\nLogin no longer waits for the events store.\n"
+	within(t, x,
+		chromedp.SetValue(chromedp.CSS("#body"), edited),
+		chromedp.Click(chromedp.CSS("form[action$='/note'] button")),
+	)
+	waitFor(t, x, `document.querySelectorAll("table.list tbody tr").length === 1`)
+	// A second version shows what changed.
+	within(t, x,
+		chromedp.SetValue(chromedp.CSS("#body"), strings.Replace(edited, "_To be written._", "The events store's disk filled up.", 1)),
+		chromedp.Click(chromedp.CSS("form[action$='/note'] button")),
+	)
+	waitFor(t, x, `document.body.innerText.includes("Changes in version 2")`)
+	if got := text(t, x, `document.querySelector("pre.diff .added").innerText`); !strings.Contains(got, "disk filled up") {
+		t.Errorf("first added line %q", got)
+	}
+	screenshot(t, x, "console-note.png")
+	within(t, x,
+		chromedp.Click(chromedp.CSS("form[action$='/note/publish'] button")),
+	)
+	waitFor(t, x, `document.body.innerText.includes("Status: postmortem")`)
+	if got := text(t, x, `document.body.innerText`); !strings.Contains(got, "Status: postmortem") {
+		t.Errorf("after publishing:\n%s", got)
+	}
+	notes, err := e.store.Notes(ctx, inc.ID)
+	if err != nil || len(notes) != 2 || notes[1].PublishedAt.IsZero() || !strings.Contains(notes[1].Body, "disk filled up") || notes[1].Author != "person:ceo@example.com" {
+		t.Fatalf("notes %+v %v", notes, err)
+	}
+}
