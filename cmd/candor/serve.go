@@ -285,6 +285,9 @@ func openDatabase(ctx context.Context, o *options, log *slog.Logger, attach bool
 	return &database{Pool: pool, cluster: cl, log: log}, nil
 }
 
+// maxConns is the most connections one candor process opens.
+const maxConns = 12
+
 func connect(ctx context.Context, connString string) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
@@ -292,6 +295,10 @@ func connect(ctx context.Context, connString string) (*pgxpool.Pool, error) {
 	}
 	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	// The connection budget of one replica (docs/operations.md): two held by
+	// LISTEN (public site, relay), the rest for probes, incidents, the
+	// console and the relay's deliveries.
+	pcfg.MaxConns = maxConns
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
