@@ -150,8 +150,7 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time, ca
 	m := &model{Page: page, Built: now}
 	// The Store sanitises update HTML when it is written; sanitising again
 	// here keeps a row written some other way from reaching a page.
-	pol := bluemonday.UGCPolicy()
-	pol.RequireNoFollowOnLinks(true)
+	pol := sanitizer()
 	safe := func(h string) string { return clean(pol.Sanitize(h), 0) }
 	byName := map[string]*component{}
 	m.Components = make([]component, len(infos))
@@ -341,6 +340,15 @@ func (c *updateCache) updates(ctx context.Context, st *incidents.Store, in incid
 
 // commit makes what this rebuild read the cache of the next one.
 func (c *updateCache) commit() { c.prev, c.next = c.next, nil }
+
+// sanitizer is the policy update HTML is cleaned with again on read: the
+// one incidents.RenderMarkdown applies on write.
+func sanitizer() *bluemonday.Policy {
+	p := bluemonday.UGCPolicy()
+	p.RequireNoFollowOnLinks(true)
+	p.AddTargetBlankToFullyQualifiedLinks(false)
+	return p
+}
 
 // overlaps reports whether an incident was open at some time in [from, to).
 func overlaps(in incidents.Incident, from, to time.Time) bool {

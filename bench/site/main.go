@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -134,11 +135,12 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 			res[name] = median(rs)
 		}
 		fmt.Printf("\n## %s (%d bytes, %d gzipped), median of %d rounds\n\n", p, len(id), len(gz), repeat)
-		fmt.Printf("| server | requests/s | p50 | p99 | requests/s vs bare Go | vs nginx | p99 vs bare Go |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Printf("| server | requests/s | p50 | p99 | requests/s vs bare Go | vs nginx | p99 vs bare Go | server CPU per request | CPU vs bare Go |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, t := range targets {
 			r := res[t.name]
-			fmt.Printf("| %s | %.0f | %s | %s | %.2f | %.2f | %.2f |\n", t.name, r.rps, r.p50, r.p99,
-				r.rps/res["bare Go"].rps, r.rps/res["nginx gzip_static"].rps, float64(r.p99)/float64(res["bare Go"].p99))
+			fmt.Printf("| %s | %.0f | %s | %s | %.2f | %.2f | %.2f | %.1f µs | %.2f |\n", t.name, r.rps, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
+				r.rps/res["bare Go"].rps, r.rps/res["nginx gzip_static"].rps, float64(r.p99)/float64(res["bare Go"].p99),
+				float64(r.cpuPerReq())/1e3, float64(r.cpuPerReq())/float64(res["bare Go"].cpuPerReq()))
 		}
 		for _, t := range targets {
 			fmt.Printf("\n%s rounds (requests/s):", t.name)
@@ -199,7 +201,7 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 			}
 		}
 	}()
-	fmt.Printf("| path | requests/s not rebuilding | rebuilding, nothing changed | ratio | rebuilding, a change each time | ratio | p99 not / unchanged / changed |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| path | requests/s not rebuilding | rebuilding, nothing changed | ratio | rebuilding, a change each time | ratio | p99 not / unchanged / changed | CPU per request not / unchanged / changed |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range []string{"/", "/api/v2/summary.json"} {
 		var rs [3][]wrkResult
 		for range repeat {
@@ -214,7 +216,9 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 		}
 		mode.Store(0)
 		i, u, c := median(rs[0]), median(rs[1]), median(rs[2])
-		fmt.Printf("| %s | %.0f | %.0f | %.2f | %.0f | %.2f | %s / %s / %s |\n", p, i.rps, u.rps, u.rps/i.rps, c.rps, c.rps/i.rps, i.p99, u.p99, c.p99)
+		fmt.Printf("| %s | %.0f | %.0f | %.2f | %.0f | %.2f | %s / %s / %s | %.1f / %.1f / %.1f µs |\n", p, i.rps, u.rps, u.rps/i.rps, c.rps, c.rps/i.rps,
+			i.p99.Round(10*time.Microsecond), u.p99.Round(10*time.Microsecond), c.p99.Round(10*time.Microsecond),
+			float64(i.cpuPerReq())/1e3, float64(u.cpuPerReq())/1e3, float64(c.cpuPerReq())/1e3)
 	}
 	for md, what := range []string{"", "nothing changed", "a change each time"} {
 		if n := builds[md].Load(); n > 0 {
@@ -384,6 +388,7 @@ http {
 		return "", nil, err
 	}
 	base := "http://" + addr
+	nginxBase, nginxPID = base, cmd.Process.Pid
 	for i := 0; ; i++ {
 		if resp, err := http.Get(base + "/"); err == nil {
 			resp.Body.Close()
@@ -400,6 +405,19 @@ http {
 
 var repeat = 3
 
+// nginxBase and nginxPID say which server a URL reaches, for its CPU time.
+var (
+	nginxBase string
+	nginxPID  int
+)
+
+func cpuOf(url string) func() time.Duration {
+	if nginxBase != "" && strings.HasPrefix(url, nginxBase) {
+		return func() time.Duration { return procCPU(nginxPID) }
+	}
+	return selfCPU
+}
+
 func median(rs []wrkResult) wrkResult {
 	rps := make([]float64, len(rs))
 	p50 := make([]time.Duration, len(rs))
@@ -410,20 +428,73 @@ func median(rs []wrkResult) wrkResult {
 	slices.Sort(rps)
 	slices.Sort(p50)
 	slices.Sort(p99)
-	return wrkResult{rps: rps[len(rs)/2], p50: p50[len(rs)/2], p99: p99[len(rs)/2]}
+	// CPU per request: the total over all rounds.
+	var cpu time.Duration
+	var reqs int64
+	for _, r := range rs {
+		cpu += r.cpu
+		reqs += r.reqs
+	}
+	return wrkResult{rps: rps[len(rs)/2], p50: p50[len(rs)/2], p99: p99[len(rs)/2], cpu: cpu, reqs: reqs}
 }
 
 type wrkResult struct {
 	rps      float64
 	p50, p99 time.Duration
+	reqs     int64
+	cpu      time.Duration // the server's CPU time during the run
+}
+
+// cpuPerReq is the server's CPU time per request served.
+func (r wrkResult) cpuPerReq() time.Duration {
+	if r.reqs == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.reqs)
+}
+
+// selfCPU is this process's CPU time (the Go servers run in it).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time of a process and its children (nginx's
+// workers), from /proc, in clock ticks of 10 ms.
+func procCPU(pid int) time.Duration {
+	var total time.Duration
+	pids := []int{pid}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		st := string(b)
+		fs := strings.Fields(st[strings.LastIndexByte(st, ')')+2:])
+		ut, _ := strconv.ParseInt(fs[11], 10, 64)
+		stt, _ := strconv.ParseInt(fs[12], 10, 64)
+		total += time.Duration(ut+stt) * 10 * time.Millisecond
+	}
+	return total
 }
 
 var (
 	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reqRe = regexp.MustCompile(`(\d+) requests in`)
 	pctRe = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 )
 
 func wrk(url string, dur time.Duration, conns, threads int) (wrkResult, error) {
+	cpu := cpuOf(url)
+	before := cpu()
 	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", dur.String(), "--latency",
 		"-H", "Accept-Encoding: gzip", url).CombinedOutput()
 	if err != nil {
@@ -438,6 +509,10 @@ func wrk(url string, dur time.Duration, conns, threads int) (wrkResult, error) {
 		return r, fmt.Errorf("wrk %s: no Requests/sec\n%s", url, out)
 	}
 	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	r.cpu = cpu() - before
+	if m := reqRe.FindSubmatch(out); m != nil {
+		r.reqs, _ = strconv.ParseInt(string(m[1]), 10, 64)
+	}
 	for _, m := range pctRe.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(string(m[2]), 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[string(m[3])]
