@@ -82,7 +82,7 @@ func New(o Options) (*Console, error) {
 	for _, rt := range c.routes {
 		c.mux.Handle(rt.method+" "+rt.path, c.wrap(rt))
 	}
-	c.mux.Handle("GET /admin/static/", http.StripPrefix("/admin/", http.FileServerFS(staticFS)))
+	c.mux.Handle("GET /admin/static/{file}", http.StripPrefix("/admin/", http.FileServerFS(staticFS)))
 	c.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, &httpError{status: http.StatusNotFound, msg: "There is no such page."})
 	})

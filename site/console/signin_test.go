@@ -554,3 +554,19 @@ func TestForwardedForIsTrustedOnlyWhenConfigured(t *testing.T) {
 		}
 	}
 }
+
+func TestStaticFilesAndNotFound(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	if r := b.get("/admin/static/console.js"); r.status != http.StatusOK || !strings.Contains(r.header.Get("Content-Type"), "javascript") {
+		t.Errorf("console.js: %d %q", r.status, r.header.Get("Content-Type"))
+	}
+	if r := b.get("/admin/static/console.css"); r.status != http.StatusOK || !strings.Contains(r.header.Get("Content-Type"), "text/css") {
+		t.Errorf("console.css: %d %q", r.status, r.header.Get("Content-Type"))
+	}
+	for _, p := range []string{"/admin/static/", "/admin/static/nope.js", "/admin/nowhere"} {
+		if r := b.get(p); r.status != http.StatusNotFound || strings.Contains(r.body, `href="console.js"`) {
+			t.Errorf("%s: %d", p, r.status)
+		}
+	}
+}
