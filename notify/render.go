@@ -41,6 +41,13 @@ func mrkdwn(md string) string {
 		for cut > 0 && (s[cut]&0xC0) == 0x80 {
 			cut--
 		}
+		// Never cut inside a link (<url|text>) or an entity (&amp;).
+		if i := strings.LastIndexByte(s[:cut], '<'); i >= 0 && strings.IndexByte(s[i:cut], '>') < 0 {
+			cut = i
+		}
+		if i := strings.LastIndexByte(s[:cut], '&'); i >= 0 && strings.IndexByte(s[i:cut], ';') < 0 {
+			cut = i
+		}
 		s = s[:cut] + "… (the rest is on the status page)"
 	}
 	return s

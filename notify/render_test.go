@@ -2,6 +2,7 @@ package notify
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +138,30 @@ func TestRootBlocks(t *testing.T) {
 	if js := string(b); !strings.Contains(js, "Resolved at 2026-03-04 09:30 UTC") || strings.Contains(js, ActionAcknowledge) {
 		t.Errorf("resolved public root: %s", js)
 	}
+}
+
+var slackLink = regexp.MustCompile(`<https?://[^\s<>|]+\|[^<>]*>`)
+
+// FuzzMrkdwn: whatever people write, Slack gets no control sequence of
+// theirs (<!channel>, <@U…>, a disguised link): only the links Candor
+// makes, and well-formed entities.
+func FuzzMrkdwn(f *testing.F) {
+	for _, s := range []string{"a & b", "<!channel>", "**b**", "[x](https://e.com/?a=1&b=<2>)", "[a|b](http://x)", "&amp;lt;",
+		strings.Repeat("[l](https://example.com/) & ", 200), strings.Repeat("é<", 1600)} {
+		f.Add(s)
+	}
+	entity := regexp.MustCompile(`&(amp|lt|gt);`)
+	f.Fuzz(func(t *testing.T, in string) {
+		out := mrkdwn(in)
+		rest := slackLink.ReplaceAllString(out, "")
+		if strings.ContainsAny(rest, "<>") {
+			t.Fatalf("mrkdwn(%q) = %q leaves a raw < or >", in, out)
+		}
+		if n := strings.Count(rest, "&"); n != len(entity.FindAllString(rest, -1)) {
+			t.Fatalf("mrkdwn(%q) = %q leaves a raw &", in, out)
+		}
+		if e := Escape(in); strings.ContainsAny(e, "<>") || strings.Count(e, "&") != len(entity.FindAllString(e, -1)) {
+			t.Fatalf("Escape(%q) = %q", in, e)
+		}
+	})
 }
