@@ -254,3 +254,36 @@ func TestProbeRunWalksTheDemoFlows(t *testing.T) {
 		t.Errorf("unknown probe: exit %d, %q", code, stdout)
 	}
 }
+
+func TestServeKeepsThePublicSiteUpWhileItsDatabaseIsDown(t *testing.T) {
+	_, startDB := stoppableCluster(t)
+	cl := startDB()
+	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+	t.Setenv("DATABASE_URL", cl.URL("candor"))
+	addr, demoAddr := freeAddr(t), freeAddr(t)
+	base := "http://" + addr
+	stop := serveInBackground(t, "--listen", addr, "--demo-listen", demoAddr, "--data-dir", t.TempDir())
+	waitFor(t, base+"/readyz", 200, 60*time.Second)
+	public := []string{"/", "/history", "/history.rss", "/history.atom", "/api/v2/summary.json", "/api/v2/incidents.json", "/badge.svg"}
+	before := map[string]string{}
+	for _, p := range public {
+		before[p], _ = waitFor(t, base+p, 200, time.Second)
+	}
+
+	if err := cl.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, base+"/readyz", 503, 30*time.Second)
+	for _, p := range public {
+		if body, _ := waitFor(t, base+p, 200, time.Second); body != before[p] {
+			t.Errorf("%s changed while the database was down", p)
+		}
+	}
+	waitFor(t, base+"/healthz", 200, time.Second)
+
+	cl = startDB()
+	waitFor(t, base+"/readyz", 200, 60*time.Second)
+	if code, log := stop(); code != 0 {
+		t.Errorf("serve exited %d after the database came back:\n%s", code, log)
+	}
+}

@@ -264,21 +264,7 @@ func slicesContain(list []string, v string) bool {
 func TestProbeResultsTakenDuringADatabaseOutageAreRecordedWhenItReturns(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	dir, err := os.MkdirTemp("", "candor-outage-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	startDB := func() *pgcluster.Cluster {
-		cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fast: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cl
-	}
+	_, startDB := stoppableCluster(t)
 	cl := startDB()
 	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
 	pool, err := connect(ctx, cl.ConnString("candor"))
@@ -327,6 +313,28 @@ func TestProbeResultsTakenDuringADatabaseOutageAreRecordedWhenItReturns(t *testi
 	open := s.open()
 	if len(open) != 1 || !open[0].StartedAt.Equal(firstFailure) {
 		t.Fatalf("open incidents %+v; want one starting at the first failed run %s", open, firstFailure)
+	}
+}
+
+// stoppableCluster makes a directory for a PostgreSQL cluster of the test's
+// own, which the test may stop and start again, and a function that starts it.
+func stoppableCluster(t *testing.T) (dir string, start func() *pgcluster.Cluster) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "candor-outage-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir, func() *pgcluster.Cluster {
+		t.Helper()
+		cl, err := pgcluster.Start(context.Background(), pgcluster.Options{Dir: dir, Fast: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
 	}
 }
 
