@@ -271,20 +271,23 @@ func TestSlackRootThreadRepliesAndEdits(t *testing.T) {
 		t.Errorf("posted twice: %v", d)
 	}
 	e.idle(r)
-	tl, err := e.store.Timeline(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	notified := map[string]int{}
-	for _, ev := range tl {
-		if ev.Kind == incidents.KindNotified {
-			var p struct{ Channel, Detail string }
-			_ = json.Unmarshal(ev.Payload, &p)
-			notified[p.Channel]++
-		}
-	}
 	// On-call: the opening and three updates; public: three updates.
-	if notified["slack:oncall"] != 4 || notified["slack:public"] != 3 {
+	notified := map[string]int{}
+	if !poll(wait, func() bool {
+		tl, err := e.store.Timeline(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(notified)
+		for _, ev := range tl {
+			if ev.Kind == incidents.KindNotified {
+				var p struct{ Channel, Detail string }
+				_ = json.Unmarshal(ev.Payload, &p)
+				notified[p.Channel]++
+			}
+		}
+		return notified["slack:oncall"] == 4 && notified["slack:public"] == 3
+	}) {
 		t.Errorf("notified events per channel %v, want 4 on-call and 3 public", notified)
 	}
 	if got := counter(r.m.delivered.WithLabelValues("slack:oncall")); got < 5 {
