@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/runbooks"
 )
 
@@ -28,6 +29,9 @@ type Options struct {
 	Pool      *pgxpool.Pool
 	Incidents *incidents.Store
 	Runbooks  runbooks.Set
+	// Probes, when set, shows each affected probe's latest run per location
+	// on the incident page.
+	Probes *probes.Store
 	// BaseURL is where operators reach Candor ("https://status.example.com"),
 	// for enrolment links. Cookies are Secure unless BaseURL is plain http
 	// on a loopback address (a local trial or the demo).

@@ -20,6 +20,7 @@ import (
 
 	"github.com/candorhq/candor/incidents"
 	"github.com/candorhq/candor/internal/pgtest"
+	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/runbooks"
 )
 
@@ -76,7 +77,8 @@ func newEnv(t *testing.T) *env {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.srv.Close)
-	e.c, err = New(Options{Pool: pool, Incidents: store, Runbooks: rbs, BaseURL: e.srv.URL, PageID: testPageID, Now: clk.Now})
+	e.c, err = New(Options{Pool: pool, Incidents: store, Runbooks: rbs, BaseURL: e.srv.URL, PageID: testPageID,
+		Probes: probes.NewStore(pool), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

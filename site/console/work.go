@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/runbooks"
 )
 
@@ -66,7 +67,8 @@ type incidentView struct {
 	Errors     incidents.FieldErrors
 	Preview    string // sanitised HTML of the message
 	Warnings   []string
-	Prefilled  string // the runbook the message was prefilled from
+	Prefilled  string          // the runbook the message was prefilled from
+	Probes     []probes.Result // the latest run of each affected probe at each location
 }
 
 func (c *Console) incidentDetail(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -116,6 +118,17 @@ func (c *Console) incidentView(r *http.Request, id int64) (incidentView, error) 
 		v.Form.Components[name] = string(st)
 	}
 	v.Form.Message, v.Prefilled = c.prefill(v.Inc, v.Runbooks)
+	if c.o.Probes != nil {
+		for _, pr := range v.Inc.Probes {
+			for _, loc := range v.Inc.Locations {
+				rs, err := c.o.Probes.Recent(ctx, pr, loc, 1)
+				if err != nil {
+					return v, err
+				}
+				v.Probes = append(v.Probes, rs...)
+			}
+		}
+	}
 	v.Warnings = warnings(v.Inc)
 	return v, nil
 }

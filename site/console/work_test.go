@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/probes"
 )
 
 func TestIncidentWorkThroughThePages(t *testing.T) {
@@ -207,4 +208,38 @@ func FuzzLineDiff(f *testing.F) {
 			t.Fatalf("diff of %q and %q does not rebuild them: %v", a, b, d)
 		}
 	})
+}
+
+func TestDetectedIncidentShowsEvidenceAndProbes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ps := probes.NewStore(e.pool)
+	var last probes.Result
+	for i := range 3 {
+		r := probes.Result{Probe: "login", Location: "eu-west", Start: e.clk.Now().Add(time.Duration(i-3) * time.Minute), Duration: 1500 * time.Millisecond,
+			Outcome: probes.OutcomeFailed, FailedStep: "password", FailedIdx: 1, Class: "http_status", Message: "HTTP 503 from POST /login"}
+		if _, err := e.store.Observe(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := ps.Insert(ctx, []probes.Result{r}); err != nil {
+			t.Fatal(err)
+		}
+		last = r
+	}
+	list, err := e.store.List(ctx, incidents.ListFilter{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("incidents %v %v", list, err)
+	}
+	b := e.browser()
+	e.enrol(b, "ada@example.com", Viewer)
+	page := b.get("/admin/incidents/" + itoa(list[0].ID))
+	for _, want := range []string{"Probes now", "eu-west", "HTTP 503 from POST /login", iso(last.Start), "1.5s",
+		"Evidence behind the classification", "login/password", "detected"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("incident page lacks %q", want)
+		}
+	}
+	if strings.Contains(page.body, "Post an update") {
+		t.Error("a viewer is offered the update form")
+	}
 }
