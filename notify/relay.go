@@ -464,6 +464,10 @@ func decodeOutbox(d *delivery, raw []byte) error {
 	return nil
 }
 
+// batchBudget bounds how long a claim's transaction stays open when the
+// far end is slow: what is left is claimed again by the next batch.
+const batchBudget = 5 * time.Second
+
 // deliverBatch claims the deliveries due now whose predecessors are all
 // delivered (at most one per ordering key and channel), delivers them in
 // one transaction that holds their row locks, and records each outcome.
@@ -512,9 +516,10 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 	}
 	b := &pgx.Batch{}
 	var done []*delivery
+	start := time.Now()
 	for _, d := range ds {
 		ch := r.channel(d.Channel)
-		if ch == nil || r.isPaused(d.Channel) {
+		if ch == nil || r.isPaused(d.Channel) || time.Since(start) > batchBudget {
 			continue // left pending, untouched
 		}
 		err := ch.deliver(ctx, d)
