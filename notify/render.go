@@ -343,7 +343,10 @@ func humanDuration(d time.Duration) string {
 	if h > 1 {
 		s += "s"
 	}
-	if m > 0 {
+	switch {
+	case m == 1:
+		s += " 1 minute"
+	case m > 1:
 		s += fmt.Sprintf(" %d minutes", m)
 	}
 	return s

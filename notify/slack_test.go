@@ -629,6 +629,13 @@ func TestReminderGoesToTheOnCallThread(t *testing.T) {
 	}
 	_, th := e.waitThread(oncallCh, 3)
 	contains(t, "reminder", th[2].Text, "No public update for 31 minutes", "customers have heard nothing since it was detected at")
+	// It repeats at every cadence while the public hears nothing.
+	e.clock.Advance(30 * time.Minute)
+	if _, err := e.store.Tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, th = e.waitThread(oncallCh, 4)
+	contains(t, "second reminder", th[3].Text, "No public update for 1 hour 1 minute:")
 	e.idle(r)
 	if len(e.slack.roots(publicCh)) != 0 {
 		t.Errorf("the reminder reached the public channel")
