@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,8 +79,8 @@ func createToken(ctx context.Context, pool *pgxpool.Pool, role, name, actor, add
 		return "", &inputError{err.Error()}
 	}
 	name = strings.TrimSpace(name)
-	if name == "" || len([]rune(name)) > 100 {
-		return "", &inputError{"a token needs a name of 1 to 100 characters"}
+	if name == "" || len([]rune(name)) > 100 || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", &inputError{"a token needs a name of 1 to 100 characters, without control characters"}
 	}
 	var tok string
 	err = transact(ctx, pool, func(tx pgx.Tx) error {

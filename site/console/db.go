@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -118,12 +119,20 @@ func listOperators(ctx context.Context, q querier) ([]Operator, error) {
 	return out, rows.Err()
 }
 
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(clean(s, 254))) }
+
+// clean makes outside text safe to store in a text column: valid UTF-8,
+// no NUL (PostgreSQL refuses both), at most n bytes.
+func clean(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\x00", "")
+	return clip(s, n)
+}
 
 // validEmail is deliberately loose: one @, something either side, no spaces
 // or control characters, at most 254 bytes.
 func validEmail(s string) bool {
-	if len(s) < 3 || len(s) > 254 {
+	if len(s) < 3 || len(s) > 254 || !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
 		return false
 	}
 	for _, r := range s {
@@ -140,6 +149,12 @@ func audit(ctx context.Context, q querier, at time.Time, actor, action, target, 
 	if detail == nil {
 		detail = map[string]any{}
 	}
+	for k, v := range detail {
+		if s, ok := v.(string); ok {
+			detail[k] = clean(s, 500)
+		}
+	}
+	actor, target, address = clean(actor, 300), clean(target, 300), clean(address, 100)
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return err
@@ -325,7 +340,7 @@ func createSession(ctx context.Context, q querier, operatorID int64, stage, addr
 	}
 	s := session{OperatorID: operatorID, Stage: stage, CSRF: randomToken(24), CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(ttl)}
 	_, err := q.Exec(ctx, `insert into operator_sessions (token_hash, operator_id, stage, csrf, address, user_agent, created_at, last_seen_at, expires_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $7, $8)`, tokenHash(tok), operatorID, stage, s.CSRF, address, clip(userAgent, 300), now, s.ExpiresAt)
+		values ($1, $2, $3, $4, $5, $6, $7, $7, $8)`, tokenHash(tok), operatorID, stage, s.CSRF, address, clean(userAgent, 300), now, s.ExpiresAt)
 	return tok, s, err
 }
 
@@ -378,7 +393,7 @@ type Device struct {
 func rememberDevice(ctx context.Context, q querier, operatorID int64, address, userAgent string, now time.Time) (string, error) {
 	tok := randomToken(32)
 	_, err := q.Exec(ctx, `insert into operator_devices (operator_id, token_hash, user_agent, address, created_at, last_used_at, expires_at)
-		values ($1, $2, $3, $4, $5, $5, $6)`, operatorID, tokenHash(tok), clip(userAgent, 300), address, now, now.Add(deviceTTL))
+		values ($1, $2, $3, $4, $5, $5, $6)`, operatorID, tokenHash(tok), clean(userAgent, 300), address, now, now.Add(deviceTTL))
 	return tok, err
 }
 
