@@ -26,7 +26,8 @@ type fakeSlack struct {
 	seq     int
 	msgs    []*fakeMsg
 	calls   map[string]int
-	authErr string // auth.test and chat.postMessage answer this Slack error
+	authErr string                    // auth.test and chat.postMessage answer this Slack error
+	users   map[string]map[string]any // users.info by user id
 	// fault, when set, may answer a call instead of the handler: an HTTP
 	// status, and a Retry-After header for 429.
 	fault func(method string, form map[string]string) (status int, retryAfter string)
@@ -61,6 +62,7 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 		c.Handle("/chat.update", f.handle("chat.update", f.update))
 		c.Handle("/conversations.history", f.handle("conversations.history", f.history))
 		c.Handle("/conversations.replies", f.handle("conversations.replies", f.replies))
+		c.Handle("/users.info", f.handle("users.info", f.userInfo))
 	})
 	f.srv.Start()
 	t.Cleanup(f.srv.Stop)
@@ -313,4 +315,15 @@ func (f *fakeSlack) callLog() []fakeCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]fakeCall(nil), f.log...)
+}
+
+func (f *fakeSlack) userInfo(w http.ResponseWriter, _ *http.Request, form map[string]string) {
+	f.mu.Lock()
+	u, ok := f.users[form["user"]]
+	f.mu.Unlock()
+	if !ok {
+		writeJSON(w, map[string]any{"ok": false, "error": "user_not_found"})
+		return
+	}
+	writeJSON(w, map[string]any{"ok": true, "user": u})
 }

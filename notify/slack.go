@@ -37,9 +37,12 @@ type slackClient struct {
 }
 
 func newSlackClient(pool *pgxpool.Pool, cfg SlackConfig, pageURL string, now func() time.Time, log *slog.Logger) *slackClient {
+	return &slackClient{api: newSlackAPI(cfg), pool: pool, pageURL: strings.TrimRight(pageURL, "/"), buttons: cfg.SigningSecret.IsSet(), now: now, log: log}
+}
+
+func newSlackAPI(cfg SlackConfig) *slack.Client {
 	httpc := &http.Client{Timeout: 30 * time.Second}
-	api := slack.New(cfg.Token.Reveal(), slack.OptionAPIURL(cfg.apiURL()), slack.OptionHTTPClient(httpc))
-	return &slackClient{api: api, pool: pool, pageURL: strings.TrimRight(pageURL, "/"), buttons: cfg.SigningSecret.IsSet(), now: now, log: log}
+	return slack.New(cfg.Token.Reveal(), slack.OptionAPIURL(cfg.apiURL()), slack.OptionHTTPClient(httpc))
 }
 
 // authTest checks the token, with an error that says what to do.

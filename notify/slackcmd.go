@@ -15,9 +15,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/slack-go/slack"
 
 	"github.com/candorhq/candor/incidents"
 	"github.com/candorhq/candor/internal/config"
@@ -293,4 +295,52 @@ func (s *SlackCommands) audit(ctx context.Context, actor, action, target string,
 		s.o.Now().UTC(), actor, action, target, addr, detail); err != nil {
 		s.o.Logger.Error("notify: audit", "err", err)
 	}
+}
+
+// SlackEmailOperators maps a Slack user to an operator by the email
+// address of their Slack profile (users.info, which needs the
+// users:read.email scope), with byEmail finding the operator (returning
+// ErrUnknownUser for none). Users of another workspace than the token's,
+// guests, bots, deleted users and unconfirmed addresses are unknown.
+func SlackEmailOperators(cfg SlackConfig, byEmail func(ctx context.Context, email string) (Operator, error)) Operators {
+	return &emailOperators{api: newSlackAPI(cfg), byEmail: byEmail}
+}
+
+type emailOperators struct {
+	api     *slack.Client
+	byEmail func(ctx context.Context, email string) (Operator, error)
+
+	mu   sync.Mutex
+	team string // the token's workspace, learnt once
+}
+
+func (o *emailOperators) SlackOperator(ctx context.Context, teamID, userID string) (Operator, error) {
+	o.mu.Lock()
+	team := o.team
+	o.mu.Unlock()
+	if team == "" {
+		at, err := o.api.AuthTestContext(ctx)
+		if err != nil {
+			return Operator{}, fmt.Errorf("slack auth.test: %w", scrub(err))
+		}
+		team = at.TeamID
+		o.mu.Lock()
+		o.team = team
+		o.mu.Unlock()
+	}
+	if teamID != team || userID == "" {
+		return Operator{}, ErrUnknownUser
+	}
+	u, err := o.api.GetUserInfoContext(ctx, userID)
+	if err != nil {
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) && se.Err == "user_not_found" {
+			return Operator{}, ErrUnknownUser
+		}
+		return Operator{}, fmt.Errorf("slack users.info: %w", scrub(err))
+	}
+	if u.Deleted || u.IsBot || u.IsRestricted || u.IsUltraRestricted || u.IsStranger || !u.IsEmailConfirmed || u.Profile.Email == "" {
+		return Operator{}, ErrUnknownUser
+	}
+	return o.byEmail(ctx, strings.ToLower(u.Profile.Email))
 }

@@ -193,3 +193,39 @@ func TestSlackCommandsChangeIncidentsAsTheOperator(t *testing.T) {
 		t.Errorf("help: %d %q", code, fmt.Sprint(text))
 	}
 }
+
+func TestSlackEmailOperators(t *testing.T) {
+	t.Parallel()
+	f := newFakeSlack(t)
+	user := func(id, email string, extra map[string]any) map[string]any {
+		u := map[string]any{"id": id, "team_id": "T1", "is_email_confirmed": true, "profile": map[string]any{"email": email}}
+		for k, v := range extra {
+			u[k] = v
+		}
+		return u
+	}
+	f.users = map[string]map[string]any{
+		"UADA":   user("UADA", "Ada@Example.com", nil),
+		"UGUEST": user("UGUEST", "guest@example.com", map[string]any{"is_restricted": true}),
+		"UBOT":   user("UBOT", "bot@example.com", map[string]any{"is_bot": true}),
+		"UGONE":  user("UGONE", "gone@example.com", map[string]any{"deleted": true}),
+		"UUNCON": user("UUNCON", "ada@example.com", map[string]any{"is_email_confirmed": false}),
+		"UBO":    user("UBO", "bo@example.com", nil),
+	}
+	ops := SlackEmailOperators(SlackConfig{Token: config.NewSecret(token), APIURL: f.url()}, func(_ context.Context, email string) (Operator, error) {
+		if email == "ada@example.com" {
+			return Operator{ID: email, Role: "responder"}, nil
+		}
+		return Operator{}, ErrUnknownUser
+	})
+	ctx := context.Background()
+	op, err := ops.SlackOperator(ctx, "T1", "UADA")
+	if err != nil || op.ID != "ada@example.com" || op.Role != "responder" {
+		t.Fatalf("UADA = %+v, %v", op, err)
+	}
+	for _, c := range []struct{ team, user string }{{"T2", "UADA"}, {"T1", "UGUEST"}, {"T1", "UBOT"}, {"T1", "UGONE"}, {"T1", "UUNCON"}, {"T1", "UBO"}, {"T1", "UNONE"}} {
+		if _, err := ops.SlackOperator(ctx, c.team, c.user); !errors.Is(err, ErrUnknownUser) {
+			t.Errorf("%s/%s: %v, want ErrUnknownUser", c.team, c.user, err)
+		}
+	}
+}
