@@ -323,10 +323,14 @@ func (c *Console) enrol(w http.ResponseWriter, r *http.Request, _ *principal) er
 		if tag.RowsAffected() != 1 {
 			return ErrNotFound // used by a concurrent request
 		}
-		if _, err := tx.Exec(ctx, `update operators set password_hash = $2, totp_secret = totp_pending, totp_pending = '',
+		tag, err = tx.Exec(ctx, `update operators set password_hash = $2, totp_secret = totp_pending, totp_pending = '',
 			totp_last_counter = $3, enrolled_at = $4, updated_at = $4 where id = $1 and totp_pending = $5`,
-			o.ID, hash, step, now, o.totpPending); err != nil {
+			o.ID, hash, step, now, o.totpPending)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() != 1 {
+			return ErrNotFound // reset by an admin meanwhile
 		}
 		if err := revokeAll(ctx, tx, o.ID, now); err != nil {
 			return err
