@@ -570,3 +570,28 @@ func TestStaticFilesAndNotFound(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionLimits(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	op := e.enrol(b, "ada@example.com", Viewer)
+	// Active every hour, the session still ends 12 hours after sign-in.
+	for range 11 {
+		e.clk.Add(time.Hour)
+		if r := b.get("/admin/incidents"); r.status != http.StatusOK {
+			t.Fatalf("active session ended early: %d", r.status)
+		}
+	}
+	e.clk.Add(time.Hour)
+	if r := b.get("/admin/incidents"); r.status != http.StatusSeeOther {
+		t.Fatalf("session past 12 hours: %d", r.status)
+	}
+	// Between the steps, five minutes at most.
+	e.clk.Add(30 * time.Second)
+	b.password(op.email, op.password)
+	e.clk.Add(5*time.Minute + time.Second)
+	r := b.submit("/admin/login", "/admin/login/code", url.Values{"code": {e.code(op.secret, 0)}})
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "took too long") {
+		t.Fatalf("late second step: %d\n%s", r.status, r.body)
+	}
+}
