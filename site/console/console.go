@@ -94,6 +94,12 @@ func New(o Options) (*Console, error) {
 		writeJSONError(w, http.StatusNotFound, "", "no such endpoint")
 	})
 	cop := http.NewCrossOriginProtection()
+	// The page URL's origin is ours even when a proxy in front rewrites Host.
+	if u, err := url.Parse(o.BaseURL); err == nil && u.Scheme != "" && u.Host != "" {
+		if err := cop.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("console: BaseURL %q: %w", o.BaseURL, err)
+		}
+	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.auditReq(r, "anonymous", "csrf.refused", r.URL.Path, map[string]any{"why": "cross-origin request"})
 		c.fail(w, r, nil, &httpError{status: http.StatusForbidden, msg: "This request came from another site and was refused."})

@@ -221,6 +221,9 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, p *principal, err
 		c.log.Error("console", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if strings.HasPrefix(r.URL.Path, "/api/") {
+		if status == http.StatusNotFound && len(fields) == 0 {
+			msg = "not found"
+		}
 		writeFieldErrors(w, status, msg, fields)
 		return
 	}
