@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -181,5 +182,24 @@ func TestCreateTokenRefusesBadInput(t *testing.T) {
 		if _, err := CreateToken(context.Background(), e.pool, in[0], in[1]); err == nil {
 			t.Errorf("CreateToken(%q, %q) succeeded", in[0], in[1])
 		}
+	}
+}
+
+func TestLookupOperatorAndAudit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := LookupOperator(ctx, e.pool, "nobody@example.com"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+	e.enrol(e.browser(), "Ada@example.com", Responder)
+	o, err := LookupOperator(ctx, e.pool, " ADA@example.com ")
+	if err != nil || o.Role != Responder || !o.Enrolled || o.Disabled || !o.Role.Allows(Exec) {
+		t.Fatalf("lookup: %+v %v", o, err)
+	}
+	if err := Audit(ctx, e.pool, "slack:U123", "slack.refused", "incident:1", "", map[string]any{"why": "bad signature"}); err != nil {
+		t.Fatal(err)
+	}
+	if e.auditCount("slack.refused", "incident:1") != 1 {
+		t.Error("audit entry missing")
 	}
 }

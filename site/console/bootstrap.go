@@ -137,3 +137,18 @@ func resetTwoStep(ctx context.Context, pool *pgxpool.Pool, email, baseURL, actor
 type inputError struct{ msg string }
 
 func (e *inputError) Error() string { return e.msg }
+
+// LookupOperator returns the operator with the given email (ErrNotFound when
+// there is none), for other parts that map their own users to operators,
+// such as Slack commands: act only for an operator that is Enrolled, not
+// Disabled, and whose Role allows the action.
+func LookupOperator(ctx context.Context, pool *pgxpool.Pool, email string) (Operator, error) {
+	return operatorByEmail(ctx, pool, email)
+}
+
+// Audit appends an entry to the audit log that the console shows: who
+// (e.g. "slack:U123" or "person:ada@example.com"), did what ("slack.refused"),
+// to what, from where, with details that must hold no secret.
+func Audit(ctx context.Context, pool *pgxpool.Pool, actor, action, target, address string, detail map[string]any) error {
+	return audit(ctx, pool, time.Now().UTC(), actor, action, target, address, detail)
+}
