@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/candorhq/candor/internal/migrate"
 	"github.com/candorhq/candor/site"
@@ -70,7 +71,10 @@ func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "candor user add --email E --role viewer|exec|responder|admin"
+	if len(args) > 0 && args[0] == "reset" {
+		return cmdUserReset(ctx, args[1:], stdout, stderr)
+	}
+	const usage = "candor user add --email E --role viewer|exec|responder|admin\n       candor user reset --email E"
 	rest, err := subcommand(args, "add", usage)
 	if err != nil {
 		return err
@@ -124,4 +128,35 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "token %q (%s) created; it is shown once. Use it as: Authorization: Bearer <token>\n", *name, *role)
 		return nil
 	})
+}
+
+// cmdUserReset resets an operator's password and two-step authentication
+// and prints a new enrolment link: for an admin locked out of the console.
+func cmdUserReset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, o := newFlags("user reset", stderr)
+	email := fs.String("email", "", "the operator's `email` address")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return exitError{2, errors.New("usage: candor user reset --email E")}
+	}
+	return withDatabase(ctx, o, stderr, func(cfg *appConfig, db *database) error {
+		link, err := console.ResetTwoStep(ctx, db.Pool, *email, publicURL(cfg, o.listen))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "reset %s: their sessions, devices, password and authenticator are gone. Send them this one-time link to enrol again:\n%s\n", *email, link)
+		return nil
+	})
+}
+
+// cmdIncident works on incidents through the write API of a running Candor.
+func cmdIncident(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := console.IncidentCommand(ctx, args, os.Getenv, stdout, stderr)
+	var ue *console.UsageError
+	if errors.As(err, &ue) {
+		return exitError{2, err}
+	}
+	return err
 }

@@ -30,6 +30,17 @@ type appConfig struct {
 	Incidents incidents.Config // the components: and incidents: sections
 	Probes    []probes.Probe
 	Runbooks  runbooksConfig
+	Console   consoleConfig
+}
+
+// consoleConfig is how the operator console meets the network in front of it.
+type consoleConfig struct {
+	// TrustForwardedFor takes the client's address from X-Forwarded-For
+	// (for sign-in rate limits and the audit log) behind a reverse proxy.
+	TrustForwardedFor bool `yaml:"trust_forwarded_for"`
+	// SecureCookies marks cookies Secure even when page.url is plain http
+	// (TLS ends at a proxy in front).
+	SecureCookies bool `yaml:"secure_cookies"`
 }
 
 // Components is the configured components, in order.
@@ -87,6 +98,9 @@ func (cfg *appConfig) sections() map[string]section {
 				}
 			}
 			return true
+		},
+		"console": func(c *config.Checker, path string) bool {
+			return c.Decode(path, &cfg.Console)
 		},
 		"components": func(c *config.Checker, path string) bool {
 			return c.Decode(path, &cfg.Incidents.Components)

@@ -138,7 +138,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Error("public site updates stopped", "err", err)
 		}
 	})
-	admin, err := console.New(console.Options{Pool: db.Pool, Incidents: store, Runbooks: set, BaseURL: pageURL, Logger: log})
+	admin, err := console.New(console.Options{
+		Pool: db.Pool, Incidents: store, Runbooks: set, Probes: probes.NewStore(db.Pool),
+		BaseURL: pageURL, PageID: cfg.Page.ID, Logger: log,
+		TrustForwardedFor: cfg.Console.TrustForwardedFor, Secure: cfg.Console.SecureCookies,
+	})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
