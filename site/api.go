@@ -137,7 +137,7 @@ func (m *model) apiIncident(in *incident) apiIncident {
 		ID: id, Name: in.Title, Status: string(in.Status), CreatedAt: utc(in.DetectedAt),
 		UpdatedAt: utc(latest(in.UpdatedAt, in.DetectedAt)), MonitoringAt: utcp(in.MonitoringAt), ResolvedAt: utcp(in.ResolvedAt),
 		Impact: string(in.Impact), Shortlink: m.url(incidentPath(in.ID)), StartedAt: utc(in.StartedAt), PageID: m.Page.ID,
-		IncidentUpdates: []apiUpdate{}, Components: []apiComponent{}, Classification: string(in.Classification),
+		IncidentUpdates: []apiUpdate{}, Components: []apiComponent{}, Classification: publicClass(in.Incident),
 	}
 	if a.Impact == "" {
 		a.Impact = string(incidents.ImpactNone)
@@ -158,6 +158,16 @@ func (m *model) apiIncident(in *incident) apiIncident {
 		}
 	}
 	return a
+}
+
+// publicClass is the classification the public may read: only what a
+// person confirmed (the publication policy: "not a security incident" is a
+// person's claim, never the detector's); "undetermined" otherwise.
+func publicClass(in incidents.Incident) string {
+	if in.Confirmed && in.Classification.Valid() {
+		return string(in.Classification)
+	}
+	return string(incidents.Undetermined)
 }
 
 // maintenanceID keeps maintenance ids apart from incident ids.

@@ -265,3 +265,41 @@ func checkTimes(t *testing.T, where string, o obj) {
 		}
 	}
 }
+
+// TestClassificationOnlyWhenConfirmed: the public reads "non_security" or
+// "security" only once a person confirmed it; the detector's automatic
+// verdict shows as undetermined, on pages and in the API.
+func TestClassificationOnlyWhenConfirmed(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		class     incidents.Classification
+		confirmed bool
+		want      string
+	}{
+		{incidents.NonSecurity, false, "undetermined"},
+		{incidents.Security, false, "undetermined"},
+		{incidents.NonSecurity, true, "non_security"},
+		{incidents.Security, true, "security"},
+		{"", true, "undetermined"},
+	} {
+		if got := publicClass(incidents.Incident{Classification: c.class, Confirmed: c.confirmed}); got != c.want {
+			t.Errorf("%s confirmed %v: %s, want %s", c.class, c.confirmed, got, c.want)
+		}
+	}
+	f := newFixture(t)
+	in := f.incident(t, incidents.NewIncident{Title: "Errors", Message: "Errors at sign-in."})
+	f.rebuild(t)
+	page, _ := f.site.Snapshot().Body("/incidents/" + itoa(in.ID))
+	if strings.Contains(string(page), "security incident") {
+		t.Errorf("an unconfirmed incident's page makes a security claim")
+	}
+	if _, err := f.store.Reclassify(t.Context(), in.ID, incidents.NonSecurity, "the errors come from a full disk", "person:ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	f.rebuild(t)
+	page, _ = f.site.Snapshot().Body("/incidents/" + itoa(in.ID))
+	api, _ := f.site.Snapshot().Body("/api/v2/incidents.json")
+	if !strings.Contains(string(page), "Not a security incident") || !strings.Contains(string(api), `"classification":"non_security"`) {
+		t.Errorf("a confirmed non-security incident does not say so")
+	}
+}

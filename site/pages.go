@@ -67,7 +67,7 @@ func classWords(c string) string {
 	case "non_security":
 		return "Not a security incident"
 	}
-	return "Classification under review"
+	return ""
 }
 
 func pct(u float64) string {
