@@ -1,4 +1,3 @@
-// Package site serves Candor's public status page and operator console.
 package site
 
 import (

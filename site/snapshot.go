@@ -32,8 +32,10 @@ type file struct {
 	status int
 	body   []byte
 	gz     []byte
-	hdr    http.Header // identity
-	hdrGz  http.Header // gzip
+	hdr    headerList // identity
+	hdrGz  headerList // gzip
+	etag   string
+	etagGz string
 }
 
 // Content types of what a snapshot holds.
@@ -111,8 +113,9 @@ func (b *builder) make(path string, status int, ctype, cache string, body []byte
 	gz := bytes.Clone(b.buf.Bytes())
 	tag := base64.RawURLEncoding.EncodeToString(sum[:18])
 	f := &file{sum: sum, path: path, status: status, body: body, gz: gz}
-	f.hdr = headers(path, ctype, cache, `"`+tag+`"`, len(body), "")
-	f.hdrGz = headers(path, ctype, cache, `"`+tag+`-gz"`, len(gz), "gzip")
+	f.etag, f.etagGz = `"`+tag+`"`, `"`+tag+`-gz"`
+	f.hdr = listHeaders(headers(path, ctype, cache, f.etag, len(body), ""))
+	f.hdrGz = listHeaders(headers(path, ctype, cache, f.etagGz, len(gz), "gzip"))
 	return f
 }
 
@@ -166,6 +169,26 @@ func (s *Snapshot) Body(path string) ([]byte, bool) {
 	return f.body, true
 }
 
+// headerList is a response's headers in a fixed order, with canonical
+// keys: copying it into the response costs no map iteration.
+type headerList []struct {
+	key    string
+	values []string
+}
+
+func listHeaders(h http.Header) headerList {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make(headerList, len(keys))
+	for i, k := range keys {
+		out[i].key, out[i].values = k, h[k]
+	}
+	return out
+}
+
 // serve answers one request from the snapshot.
 func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -181,15 +204,15 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 	if f == nil {
 		f = s.notFound
 	}
-	hdr, body := f.hdr, f.body
+	hdr, body, etag := f.hdr, f.body, f.etag
 	if acceptsGzip(r.Header["Accept-Encoding"]) {
-		hdr, body = f.hdrGz, f.gz
+		hdr, body, etag = f.hdrGz, f.gz, f.etagGz
 	}
 	h := w.Header()
-	for k, v := range hdr {
-		h[k] = v
+	for _, kv := range hdr {
+		h[kv.key] = kv.values
 	}
-	if f.status == http.StatusOK && etagMatch(r.Header["If-None-Match"], hdr["Etag"][0]) {
+	if f.status == http.StatusOK && etagMatch(r.Header["If-None-Match"], etag) {
 		delete(h, "Content-Length")
 		delete(h, "Content-Type")
 		delete(h, "Content-Encoding")
