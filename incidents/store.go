@@ -715,8 +715,16 @@ func saveProbeState(ctx context.Context, tx pgx.Tx, st ProbeState, now time.Time
 // refreshComponents recomputes every component's status from the open
 // public incidents (an unpublished security incident must not show through
 // the components either), the probes' latency marks and maintenance in progress, and
-// records each change (timeline, outbox, notice).
+// records each change (timeline, outbox, notice). A person's override
+// (SetComponentStatus) replaces what these say until it is cleared or
+// superseded.
 func (s *Store) refreshComponents(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	return s.refreshComponentsAs(ctx, tx, now, "system", "")
+}
+
+// refreshComponentsAs is refreshComponents with the changes it records
+// attributed to actor, with reason on the timeline.
+func (s *Store) refreshComponentsAs(ctx context.Context, tx pgx.Tx, now time.Time, actor, reason string) error {
 	if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock($1)`, int64(componentsLockKey)); err != nil {
 		return fmt.Errorf("components: lock: %w", err)
 	}
@@ -767,6 +775,15 @@ func (s *Store) refreshComponents(ctx context.Context, tx pgx.Tx, now time.Time)
 	if err := raise(`select unnest(components), 'under_maintenance' from maintenances where status in ('in_progress', 'verifying')`); err != nil {
 		return err
 	}
+	overrides, err := activeOverrides(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, o := range overrides {
+		if _, ok := want[o.Component]; ok {
+			want[o.Component] = o.Status
+		}
+	}
 	order := make([]string, 0, len(want))
 	for name := range want {
 		order = append(order, name)
@@ -779,8 +796,8 @@ func (s *Store) refreshComponents(ctx context.Context, tx pgx.Tx, now time.Time)
 		if _, err := tx.Exec(ctx, `update components set status = $2, updated_at = $3 where name = $1`, name, want[name], now); err != nil {
 			return fmt.Errorf("components: %w", err)
 		}
-		e := Event{Kind: KindComponentChanged, At: now, Actor: "system", Components: []string{name},
-			ComponentState: []ComponentChange{{Component: name, Status: want[name]}}, From: string(cur[name]), To: string(want[name])}
+		e := Event{Kind: KindComponentChanged, At: now, Actor: actor, Components: []string{name},
+			ComponentState: []ComponentChange{{Component: name, Status: want[name]}}, From: string(cur[name]), To: string(want[name]), Reason: reason}
 		if err := s.writeEvent(ctx, tx, &e, nil, now); err != nil {
 			return err
 		}

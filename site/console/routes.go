@@ -75,6 +75,7 @@ func (c *Console) routeTable() []route {
 		{method: "POST", path: "/api/v1/pages/{page_id}/incidents", role: Responder, api: true, h: c.spCreateIncident},
 		{method: "PATCH", path: "/api/v1/pages/{page_id}/incidents/{id}", role: Responder, api: true, h: c.spUpdateIncident},
 		{method: "GET", path: "/api/v1/pages/{page_id}/components", role: Viewer, api: true, h: c.spListComponents},
+		{method: "PATCH", path: "/api/v1/pages/{page_id}/components/{id}", role: Responder, api: true, h: c.spUpdateComponent},
 	}
 }
 

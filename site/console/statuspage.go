@@ -389,3 +389,87 @@ func (c *Console) spListComponents(w http.ResponseWriter, r *http.Request, _ *pr
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// spComponentIn is the "component" object of PATCH components/{id}.
+// Candor changes only the status: a person's override that stands until it
+// is cleared or an incident or maintenance changes the component. Candor's
+// extra key automatic (true) clears the override instead.
+type spComponentIn struct {
+	Status      *string `json:"status"`
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Automatic   bool    `json:"automatic"`
+}
+
+// spUpdateComponent is PATCH components/{id}.
+func (c *Console) spUpdateComponent(w http.ResponseWriter, r *http.Request, p *principal) error {
+	if err := c.checkPage(r); err != nil {
+		return err
+	}
+	var req struct {
+		Component *spComponentIn `json:"component"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Component == nil {
+		return &httpError{status: http.StatusBadRequest, msg: "a component object is required",
+			fields: incidents.FieldErrors{{Field: "component", Msg: `required: {"component": {"status": "..."}}`}}}
+	}
+	in := *req.Component
+	comps, err := c.o.Incidents.Components(r.Context())
+	if err != nil {
+		return err
+	}
+	var cur *incidents.ComponentInfo
+	for i := range comps {
+		if comps[i].ID == r.PathValue("id") {
+			cur = &comps[i]
+		}
+	}
+	if cur == nil {
+		return &httpError{status: http.StatusNotFound, msg: "not found",
+			fields: incidents.FieldErrors{{Field: "id", Msg: "no component has this id"}}}
+	}
+	var errs incidents.FieldErrors
+	if in.Name != nil && *in.Name != cur.Name {
+		errs = append(errs, incidents.FieldError{Field: "component.name", Msg: "components are named in Candor's configuration"})
+	}
+	if in.Description != nil && *in.Description != cur.Description {
+		errs = append(errs, incidents.FieldError{Field: "component.description", Msg: "components are described in Candor's configuration"})
+	}
+	switch {
+	case in.Automatic && in.Status != nil:
+		errs = append(errs, incidents.FieldError{Field: "component.automatic", Msg: "give either a status or automatic, not both"})
+	case !in.Automatic && in.Status == nil:
+		errs = append(errs, incidents.FieldError{Field: "component.status", Msg: "is required (operational, degraded_performance, partial_outage, major_outage or under_maintenance), or automatic: true to clear a status set by hand"})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	var ci incidents.ComponentInfo
+	if in.Automatic {
+		ci, err = c.o.Incidents.ClearComponentStatus(r.Context(), cur.ID, p.actor())
+	} else {
+		ci, err = c.o.Incidents.SetComponentStatus(r.Context(), cur.ID, incidents.ComponentStatus(*in.Status), p.actor())
+	}
+	if err != nil {
+		var fe incidents.FieldErrors
+		if errors.As(err, &fe) {
+			out := make(incidents.FieldErrors, len(fe))
+			for i, f := range fe {
+				out[i] = incidents.FieldError{Field: "component." + f.Field, Msg: f.Msg}
+			}
+			return out
+		}
+		return err
+	}
+	detail := map[string]any{"from": cur.Status, "to": ci.Status}
+	action := "component.status_set"
+	if in.Automatic {
+		action = "component.status_cleared"
+	}
+	c.auditReq(r, p.actor(), action, "component:"+ci.ID, detail)
+	writeJSON(w, http.StatusOK, c.spComponent(ci))
+	return nil
+}

@@ -124,3 +124,79 @@ func TestStatuspageCompatibleAPI(t *testing.T) {
 		t.Fatalf("list: %d %s", status, body)
 	}
 }
+
+func TestStatuspageComponentPatch(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tok, err := CreateToken(ctx, e.pool, "responder", "statuspage-script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "/api/v1/pages/" + testPageID + "/components/"
+
+	for _, tc := range []struct {
+		body   string
+		status int
+		field  string
+	}{
+		{`{"component":{"status":"down"}}`, http.StatusUnprocessableEntity, "component.status"},
+		{`{"component":{}}`, http.StatusUnprocessableEntity, "component.status"},
+		{`{"component":{"status":"major_outage","automatic":true}}`, http.StatusUnprocessableEntity, "component.automatic"},
+		{`{"component":{"status":"major_outage","name":"Sign-in"}}`, http.StatusUnprocessableEntity, "component.name"},
+		{`{"component":{"status":"major_outage","showcase":false}}`, http.StatusBadRequest, ""},
+		{`{}`, http.StatusBadRequest, "component"},
+	} {
+		status, body := e.api("PATCH", base+"login", tok, "OAuth", tc.body)
+		if status != tc.status || (tc.field != "" && fields(t, body)[tc.field] == "") {
+			t.Errorf("%s: got %d %s, want %d naming %s", tc.body, status, body, tc.status, tc.field)
+		}
+	}
+	if status, _ := e.api("PATCH", base+"nope", tok, "OAuth", `{"component":{"status":"major_outage"}}`); status != http.StatusNotFound {
+		t.Errorf("unknown component: %d", status)
+	}
+
+	// Statuspage's request sets the status and answers with the component.
+	status, body := e.api("PATCH", base+"login", tok, "OAuth", `{"component":{"status":"partial_outage","name":"Login"}}`)
+	if status != http.StatusOK {
+		t.Fatalf("patch: %d %s", status, body)
+	}
+	var comp map[string]any
+	if err := json.Unmarshal(body, &comp); err != nil {
+		t.Fatal(err)
+	}
+	if comp["id"] != "login" || comp["status"] != "partial_outage" || comp["page_id"] != testPageID {
+		t.Errorf("component %v", comp)
+	}
+	var actor, kind string
+	if err := e.pool.QueryRow(ctx, `select e.actor, o.kind from outbox o join incident_events e on e.id = o.event_id order by o.id desc limit 1`).Scan(&actor, &kind); err != nil {
+		t.Fatal(err)
+	}
+	if actor != "token:statuspage-script" || kind != "component_changed" {
+		t.Errorf("outbox: %s by %s", kind, actor)
+	}
+	if e.auditCount("component.status_set", "component:login") != 1 {
+		t.Error("the override is not audited")
+	}
+	status, body = e.api("GET", "/api/v1/pages/"+testPageID+"/components", tok, "Bearer", "")
+	if status != http.StatusOK || !strings.Contains(string(body), `"partial_outage"`) {
+		t.Errorf("components after the patch: %d %s", status, body)
+	}
+
+	// automatic: true gives the status back to incidents and probes.
+	status, body = e.api("PATCH", base+"login", tok, "Bearer", `{"component":{"automatic":true}}`)
+	if status != http.StatusOK || !strings.Contains(string(body), `"status": "operational"`) {
+		t.Errorf("automatic: %d %s", status, body)
+	}
+	if e.auditCount("component.status_cleared", "component:login") != 1 {
+		t.Error("clearing is not audited")
+	}
+
+	// A viewer may not.
+	view, err := CreateToken(ctx, e.pool, "viewer", "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := e.api("PATCH", base+"login", view, "Bearer", `{"component":{"status":"major_outage"}}`); status != http.StatusForbidden {
+		t.Errorf("viewer: %d", status)
+	}
+}
