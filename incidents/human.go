@@ -268,12 +268,18 @@ func (s *Store) CreateIncident(ctx context.Context, n NewIncident) (Incident, er
 	var out Incident
 	err := s.transact(ctx, func(tx pgx.Tx) error {
 		started := n.StartedAt.UTC()
+		// As PostUpdate: each component's status in this incident before
+		// (none yet, so operational) and after.
+		changes := []map[string]any{}
+		for _, c := range comps {
+			changes = append(changes, map[string]any{"component": c.Component, "old_status": Operational, "new_status": c.Status})
+		}
 		evs := []Event{
 			{Kind: KindCreated, At: now, Actor: n.Actor, Incident: NewIncidentID, Title: strings.TrimSpace(n.Title), To: string(n.Status),
 				Classification: n.Classification, Confirmed: confirmed, ComponentState: comps, StartedAt: &started,
 				Extra: map[string]any{"impact": string(n.Impact)}},
 			{Kind: KindUpdatePosted, At: now, Actor: n.Actor, Incident: NewIncidentID, To: string(n.Status), ComponentState: comps,
-				Extra: map[string]any{"visibility": string(n.Visibility), "message": n.Message, "impact": string(n.Impact)}},
+				Extra: map[string]any{"visibility": string(n.Visibility), "message": n.Message, "impact": string(n.Impact), "components": changes}},
 		}
 		incs := map[int64]Incident{}
 		id, err := s.record(ctx, tx, incs, evs, now)

@@ -164,3 +164,43 @@ func TestStoreComponentOverride(t *testing.T) {
 		t.Errorf("Dashboard %s once maintenance started", got)
 	}
 }
+
+func TestStoreCreateIncidentStoresAffectedComponents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _, _ := newStore(t, Policy{}, Options{})
+	inc, err := s.CreateIncident(ctx, NewIncident{Title: "Slow API", Message: "Investigating slow responses.", Actor: "person:bob",
+		Components: []ComponentUpdate{{"api", DegradedPerformance}, {"Login", MajorOutage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PostUpdate(ctx, inc.ID, Update{Message: "Login is back.", Actor: "person:bob",
+		Components: []ComponentUpdate{{"Login", Operational}}}); err != nil {
+		t.Fatal(err)
+	}
+	ups, err := s.Updates(ctx, inc.ID, false)
+	if err != nil || len(ups) != 2 {
+		t.Fatalf("updates %v %v", ups, err)
+	}
+	for i, want := range []string{
+		`[{"component":"API","new_status":"degraded_performance","old_status":"operational"},{"component":"Login","new_status":"major_outage","old_status":"operational"}]`,
+		`[{"component":"Login","new_status":"operational","old_status":"major_outage"}]`,
+	} {
+		var got []map[string]string
+		if err := json.Unmarshal(ups[i].Components, &got); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(got)
+		if string(b) != want {
+			t.Errorf("update %d: affected components %s, want %s", i, b, want)
+		}
+	}
+	// Without components, an empty list, as before.
+	other, err := s.CreateIncident(ctx, NewIncident{Title: "Odd", Message: "Looking.", Actor: "person:bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ups, _ := s.Updates(ctx, other.ID, false); len(ups) != 1 || string(ups[0].Components) != "[]" {
+		t.Errorf("no components: %s", ups[0].Components)
+	}
+}
