@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -99,22 +100,86 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// axeSource is axe-core as committed for the public site's browser test
+// (never downloaded).
+var axeSource = func() string {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "axe-core", "axe.min.js"))
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// colorScheme emulates prefers-color-scheme.
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	})
+}
+
+// axe runs axe-core on the loaded page, in the light and the dark colour
+// scheme, against WCAG 2.1 A and AA and best practices, and fails on serious
+// or critical violations.
+func axe(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	for _, scheme := range []string{"light", "dark"} {
+		within(t, ctx, colorScheme(scheme))
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axeSource+";true")); err != nil {
+			t.Fatalf("%s: loading axe-core: %v", where, err)
+		}
+		raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
+			.then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.html)}))))`,
+			chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("%s: axe: %v", where, err)
+		}
+		var vs []struct {
+			ID     string   `json:"id"`
+			Impact string   `json:"impact"`
+			Help   string   `json:"help"`
+			Nodes  []string `json:"nodes"`
+		}
+		if err := json.Unmarshal([]byte(raw), &vs); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs {
+			if v.Impact == "serious" || v.Impact == "critical" {
+				t.Errorf("%s (%s): axe %s (%s): %s %v", where, scheme, v.ID, v.Impact, v.Help, v.Nodes)
+			} else {
+				t.Logf("%s (%s): axe %s (%s): %s", where, scheme, v.ID, v.Impact, v.Help)
+			}
+		}
+	}
+	within(t, ctx, colorScheme(""))
+}
+
 // browserSignIn signs op in through the pages, typing a code computed now.
-func browserSignIn(t *testing.T, e *env, ctx context.Context, op operator) {
+func browserSignIn(t *testing.T, e *env, ctx context.Context, op operator, check bool) {
 	t.Helper()
 	e.clk.Add(30 * time.Second)
+	within(t, ctx, chromedp.Navigate(e.srv.URL+"/admin/login"))
+	if check {
+		axe(t, ctx, "sign-in")
+	}
 	within(t, ctx,
-		chromedp.Navigate(e.srv.URL+"/admin/login"),
 		chromedp.SendKeys(chromedp.CSS("#email"), op.email),
 		chromedp.SendKeys(chromedp.CSS("#password"), op.password),
 		chromedp.Click(chromedp.CSS("main button[type=submit]")),
 	)
 	waitFor(t, ctx, `location.pathname === "/admin/login/code"`)
+	if check {
+		axe(t, ctx, "sign-in code")
+	}
 	within(t, ctx,
 		chromedp.SendKeys(chromedp.CSS("#code"), e.code(op.secret, 0)),
 		chromedp.Click(chromedp.CSS("main button[type=submit]")),
 	)
 	waitFor(t, ctx, `location.pathname === "/admin/incidents"`)
+	if check {
+		axe(t, ctx, "incident list")
+	}
 }
 
 // TestBrowserUpdateReachesThePublicPageAndNoteIsPublished: a responder
@@ -153,7 +218,7 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 	if err := chromedp.Do(b, inTimezone("Pacific/Auckland"), chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
-	browserSignIn(t, e, b, responder)
+	browserSignIn(t, e, b, responder, true)
 	const msg = "The events store is down; we are moving login off it. Next update within 30 minutes."
 	page := e.srv.URL + "/admin/incidents/" + itoa(inc.ID)
 	within(t, b,
@@ -173,6 +238,7 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 		t.Error("a template call shows as text")
 	}
 	screenshot(t, b, "console-incident.png")
+	axe(t, b, "incident detail")
 
 	// The public page and the feed show it within a second or so.
 	deadline := time.Now().Add(10 * time.Second)
@@ -204,7 +270,7 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 	if err := chromedp.Do(x, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
-	browserSignIn(t, e, x, execOp)
+	browserSignIn(t, e, x, execOp, false)
 	within(t, x, chromedp.Navigate(page+"/note"), chromedp.WaitVisible(chromedp.CSS("#body")))
 	draft := text(t, x, `document.querySelector("#body").value`)
 	if !strings.Contains(draft, "Login failures") {
@@ -226,6 +292,7 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 		t.Errorf("first added line %q", got)
 	}
 	screenshot(t, x, "console-note.png")
+	axe(t, x, "note editor")
 	within(t, x,
 		chromedp.Click(chromedp.CSS("form[action$='/note/publish'] button")),
 	)

@@ -3328,7 +3328,7 @@ func notePage(p page, v noteView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(v.Versions) > 0 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 312, "<section><h2>Versions</h2><table class=\"list\"><thead><tr><th>Version</th><th>Author</th><th>Saved</th><th>Published</th><th></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 312, "<section><h2>Versions</h2><table class=\"list\"><thead><tr><th>Version</th><th>Author</th><th>Saved</th><th>Published</th><th><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -3613,7 +3613,7 @@ func accountPage(p page, devs []Device, remaining int, current string) templ.Com
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 340, "<table class=\"list\"><thead><tr><th>Browser</th><th>Address</th><th>First used</th><th>Last used</th><th>Expires</th><th></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 340, "<table class=\"list\"><thead><tr><th>Browser</th><th>Address</th><th>First used</th><th>Last used</th><th>Expires</th><th><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -4120,7 +4120,7 @@ func tokensPage(p page, ts []Token, created, msg string) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 390, " <table class=\"list\"><thead><tr><th>Name</th><th>Role</th><th>Created</th><th>By</th><th>Last used</th><th></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 390, " <table class=\"list\"><thead><tr><th>Name</th><th>Role</th><th>Created</th><th>By</th><th>Last used</th><th><span class=\"sr-only\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
