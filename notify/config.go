@@ -24,7 +24,8 @@ const (
 //	notify:
 //	  slack:
 //	    token: ${SLACK_BOT_TOKEN}          # xoxb-…: chat:write, channels:history (groups:history for a private channel)
-//	    signing_secret: ${SLACK_SIGNING_SECRET}
+//	    signing_secret: ${SLACK_SIGNING_SECRET}  # /candor and buttons over HTTP
+//	    app_token: ${SLACK_APP_TOKEN}            # or over Socket Mode (xapp-…)
 //	    public_channel: C0123PUBLIC      # announcements: published incidents only
 //	    oncall_channel: C0456ONCALL      # every incident, runbooks, reminders
 //	    api_url: https://slack.com/api/  # another Slack-compatible endpoint
@@ -68,6 +69,7 @@ func (w WebhookConfig) withDefaults() WebhookConfig {
 type SlackConfig struct {
 	Token         config.Secret `yaml:"token"`
 	SigningSecret config.Secret `yaml:"signing_secret"`
+	AppToken      config.Secret `yaml:"app_token"` // xapp-…: commands over Socket Mode, no public URL
 	PublicChannel string        `yaml:"public_channel"`
 	OncallChannel string        `yaml:"oncall_channel"`
 	APIURL        string        `yaml:"api_url"`

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack/slacktest"
 )
 
@@ -28,6 +29,10 @@ type fakeSlack struct {
 	calls   map[string]int
 	authErr string                    // auth.test and chat.postMessage answer this Slack error
 	users   map[string]map[string]any // users.info by user id
+	// Socket Mode: envelopes to send to the connected app, and what it answered.
+	socketOut  chan map[string]any
+	socketAcks chan map[string]any
+	appToken   string // the app-level token apps.connections.open accepts
 	// fault, when set, may answer a call instead of the handler: an HTTP
 	// status, and a Retry-After header for 429.
 	fault func(method string, form map[string]string) (status int, retryAfter string)
@@ -55,7 +60,7 @@ type fakeMsg struct {
 }
 
 func newFakeSlack(t *testing.T) *fakeSlack {
-	f := &fakeSlack{calls: map[string]int{}}
+	f := &fakeSlack{calls: map[string]int{}, socketOut: make(chan map[string]any, 16), socketAcks: make(chan map[string]any, 16)}
 	f.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/auth.test", f.handle("auth.test", f.authTest))
 		c.Handle("/chat.postMessage", f.handle("chat.postMessage", f.post))
@@ -63,6 +68,8 @@ func newFakeSlack(t *testing.T) *fakeSlack {
 		c.Handle("/conversations.history", f.handle("conversations.history", f.history))
 		c.Handle("/conversations.replies", f.handle("conversations.replies", f.replies))
 		c.Handle("/users.info", f.handle("users.info", f.userInfo))
+		c.Handle("/apps.connections.open", f.handle("apps.connections.open", f.connectionsOpen))
+		c.Handle("/link", f.socketLink)
 	})
 	f.srv.Start()
 	t.Cleanup(f.srv.Stop)
@@ -326,4 +333,46 @@ func (f *fakeSlack) userInfo(w http.ResponseWriter, _ *http.Request, form map[st
 		return
 	}
 	writeJSON(w, map[string]any{"ok": true, "user": u})
+}
+
+func (f *fakeSlack) connectionsOpen(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	if r.Header.Get("Authorization") != "Bearer "+f.appToken {
+		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
+		return
+	}
+	writeJSON(w, map[string]any{"ok": true, "url": "ws://" + f.srv.ServerAddr + "/link"})
+}
+
+// socketLink is Slack's side of a Socket Mode connection: hello, then the
+// queued envelopes; every message the app sends back is an acknowledgement.
+func (f *fakeSlack) socketLink(w http.ResponseWriter, r *http.Request) {
+	// Slack's client says it comes from https://api.slack.com.
+	up := websocket.Upgrader{CheckOrigin: func(r *http.Request) bool { return r.Header.Get("Origin") == "https://api.slack.com" }}
+	conn, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if err := conn.WriteJSON(map[string]any{"type": "hello", "num_connections": 1}); err != nil {
+		return
+	}
+	go func() {
+		for {
+			var m map[string]any
+			if err := conn.ReadJSON(&m); err != nil {
+				return
+			}
+			f.socketAcks <- m
+		}
+	}()
+	for {
+		select {
+		case env := <-f.socketOut:
+			if err := conn.WriteJSON(env); err != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
 }

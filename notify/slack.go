@@ -37,7 +37,7 @@ type slackClient struct {
 }
 
 func newSlackClient(pool *pgxpool.Pool, cfg SlackConfig, pageURL string, now func() time.Time, log *slog.Logger) *slackClient {
-	return &slackClient{api: newSlackAPI(cfg), pool: pool, pageURL: strings.TrimRight(pageURL, "/"), buttons: cfg.SigningSecret.IsSet(), now: now, log: log}
+	return &slackClient{api: newSlackAPI(cfg), pool: pool, pageURL: strings.TrimRight(pageURL, "/"), buttons: cfg.SigningSecret.IsSet() || cfg.AppToken.IsSet(), now: now, log: log}
 }
 
 func newSlackAPI(cfg SlackConfig) *slack.Client {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
 
 	"github.com/candorhq/candor/incidents"
 	"github.com/candorhq/candor/internal/config"
@@ -92,6 +93,8 @@ type IncidentWriter interface {
 
 // SlackCommandOptions configure SlackCommands.
 type SlackCommandOptions struct {
+	// SigningSecret verifies requests over HTTP; without it only Socket
+	// Mode (RunSocketMode) takes commands.
 	SigningSecret config.Secret
 	Operators     Operators
 	Incidents     IncidentWriter
@@ -112,9 +115,6 @@ type SlackCommands struct {
 
 // NewSlackCommands returns the handler.
 func NewSlackCommands(o SlackCommandOptions) (*SlackCommands, error) {
-	if !o.SigningSecret.IsSet() {
-		return nil, errors.New("notify: Slack commands need notify.slack.signing_secret")
-	}
 	if o.Operators == nil || o.Incidents == nil {
 		return nil, errors.New("notify: Slack commands need Operators and Incidents")
 	}
@@ -137,6 +137,10 @@ func (s *SlackCommands) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	if !s.o.SigningSecret.IsSet() {
+		http.Error(w, "Slack requests over HTTP need notify.slack.signing_secret", http.StatusNotFound)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxSlackBody+1))
 	if err != nil || len(body) > maxSlackBody {
 		http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
@@ -144,7 +148,7 @@ func (s *SlackCommands) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if err := VerifySlackRequest(s.o.SigningSecret.Reveal(), r.Header, body, s.o.Now()); err != nil {
-		s.audit(ctx, "slack:unverified", "slack_refused", "", r, map[string]any{"reason": err.Error()})
+		s.audit(ctx, "slack:unverified", "slack_refused", "", remoteAddr(r), map[string]any{"reason": err.Error()})
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
@@ -163,7 +167,7 @@ func (s *SlackCommands) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		team, user, text = form.Get("team_id"), form.Get("user_id"), form.Get("text")
 	}
-	reply := s.run(ctx, r, team, user, text)
+	reply := s.run(ctx, remoteAddr(r), team, user, text)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"response_type": "ephemeral", "text": reply})
 }
@@ -205,14 +209,14 @@ const slackHelp = "Usage: `/candor ack ID` · `/candor update ID [investigating|
 	"`/candor note ID message` (internal) · `/candor reclassify ID security|non_security|undetermined reason`"
 
 // run performs one command for a Slack user and returns what to tell them.
-func (s *SlackCommands) run(ctx context.Context, r *http.Request, team, user, text string) string {
+func (s *SlackCommands) run(ctx context.Context, addr, team, user, text string) string {
 	fields := strings.Fields(text)
 	if len(fields) == 0 || fields[0] == "help" {
 		return slackHelp
 	}
 	op, err := s.o.Operators.SlackOperator(ctx, team, user)
 	if err != nil {
-		s.audit(ctx, "slack:"+team+"/"+user, "slack_refused", "", r, map[string]any{"reason": "unknown user", "command": fields[0]})
+		s.audit(ctx, "slack:"+team+"/"+user, "slack_refused", "", addr, map[string]any{"reason": "unknown user", "command": fields[0]})
 		if errors.Is(err, ErrUnknownUser) {
 			return "You are not a Candor operator: ask an admin to link your Slack account."
 		}
@@ -220,7 +224,7 @@ func (s *SlackCommands) run(ctx context.Context, r *http.Request, team, user, te
 		return "Candor could not check who you are; try again."
 	}
 	if op.Role != "responder" && op.Role != "admin" {
-		s.audit(ctx, "person:"+op.ID, "slack_refused", "", r, map[string]any{"reason": "role " + op.Role, "command": fields[0]})
+		s.audit(ctx, "person:"+op.ID, "slack_refused", "", addr, map[string]any{"reason": "role " + op.Role, "command": fields[0]})
 		return fmt.Sprintf("Your role (%s) cannot change incidents: responders and admins can.", op.Role)
 	}
 	actor := "person:" + op.ID
@@ -285,12 +289,19 @@ func (s *SlackCommands) run(ctx context.Context, r *http.Request, team, user, te
 	return fmt.Sprintf("Done: incident %d is %s.", inc.ID, words(string(inc.Status)))
 }
 
-func (s *SlackCommands) audit(ctx context.Context, actor, action, target string, r *http.Request, detail map[string]any) {
+func remoteAddr(r *http.Request) string {
+	addr, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return addr
+}
+
+func (s *SlackCommands) audit(ctx context.Context, actor, action, target, addr string, detail map[string]any) {
 	s.o.Logger.Warn("notify: Slack request refused", "actor", actor, "detail", detail)
 	if s.o.Pool == nil {
 		return
 	}
-	addr, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if _, err := s.o.Pool.Exec(ctx, `insert into audit_log (at, actor, action, target, address, detail) values ($1, $2, $3, $4, $5, $6)`,
 		s.o.Now().UTC(), actor, action, target, addr, detail); err != nil {
 		s.o.Logger.Error("notify: audit", "err", err)
@@ -343,4 +354,59 @@ func (o *emailOperators) SlackOperator(ctx context.Context, teamID, userID strin
 		return Operator{}, ErrUnknownUser
 	}
 	return o.byEmail(ctx, strings.ToLower(u.Profile.Email))
+}
+
+// RunSocketMode takes /candor commands and button presses over Slack's
+// Socket Mode until ctx ends, so that no public URL is needed: cfg's
+// app_token (xapp-…, connections:write) opens the connection, which Slack
+// authenticates, so requests need no signature. The Slack user is mapped and
+// their role checked as over HTTP.
+func (s *SlackCommands) RunSocketMode(ctx context.Context, cfg SlackConfig) error {
+	if !cfg.AppToken.IsSet() {
+		return errors.New("notify: Socket Mode needs notify.slack.app_token")
+	}
+	api := slack.New(cfg.Token.Reveal(), slack.OptionAPIURL(cfg.apiURL()), slack.OptionAppLevelToken(cfg.AppToken.Reveal()))
+	sm := socketmode.New(api, socketmode.OptionLog(slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelDebug)))
+	errc := make(chan error, 1)
+	go func() { errc <- sm.RunContext(ctx) }()
+	for {
+		select {
+		case <-ctx.Done():
+			<-errc
+			return nil
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("notify: Socket Mode: %w", scrub(err))
+		case ev := <-sm.Events:
+			switch ev.Type {
+			case socketmode.EventTypeSlashCommand:
+				cmd, ok := ev.Data.(slack.SlashCommand)
+				if !ok || ev.Request == nil {
+					continue
+				}
+				reply := s.run(ctx, "socket-mode", cmd.TeamID, cmd.UserID, cmd.Text)
+				if err := sm.AckCtx(ctx, ev.Request.EnvelopeID, map[string]string{"response_type": "ephemeral", "text": reply}); err != nil {
+					s.o.Logger.Warn("notify: Socket Mode acknowledgement failed", "err", err)
+				}
+			case socketmode.EventTypeInteractive:
+				cb, ok := ev.Data.(slack.InteractionCallback)
+				if !ok || ev.Request == nil {
+					continue
+				}
+				_ = sm.AckCtx(ctx, ev.Request.EnvelopeID, nil)
+				for _, a := range cb.ActionCallback.BlockActions {
+					if a.ActionID == ActionAcknowledge {
+						reply := s.run(ctx, "socket-mode", cb.Team.ID, cb.User.ID, "ack "+a.Value)
+						s.o.Logger.Info("notify: Slack button", "user", cb.User.ID, "result", reply)
+					}
+				}
+			case socketmode.EventTypeInvalidAuth:
+				return errors.New("notify: Slack rejected notify.slack.app_token: give an app-level token (xapp-…) with connections:write")
+			case socketmode.EventTypeConnectionError:
+				s.o.Logger.Warn("notify: Socket Mode connection failed; retrying", "err", ev.Data)
+			}
+		}
+	}
 }

@@ -229,3 +229,65 @@ func TestSlackEmailOperators(t *testing.T) {
 		}
 	}
 }
+
+func TestSlackCommandsOverSocketMode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	e.slack.appToken = "xapp-1-test"
+	h, err := NewSlackCommands(SlackCommandOptions{Pool: e.pool, Incidents: e.store, Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler),
+		Operators: operators{"T1/UADA": {ID: "ada@example.com", Role: "responder"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc, err := e.store.CreateIncident(ctx, incidents.NewIncident{Title: "Over the socket", Message: "Looking.", Actor: "person:ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- h.RunSocketMode(rctx, SlackConfig{Token: config.NewSecret(token), AppToken: config.NewSecret("xapp-1-test"), APIURL: e.slack.url()})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunSocketMode: %v", err)
+		}
+	}()
+	send := func(id string, payload map[string]any, typ string) map[string]any {
+		e.slack.socketOut <- map[string]any{"envelope_id": id, "type": typ, "payload": payload, "accepts_response_payload": true}
+		select {
+		case ack := <-e.slack.socketAcks:
+			if ack["envelope_id"] != id {
+				t.Fatalf("acknowledged %v, want %s", ack["envelope_id"], id)
+			}
+			return ack
+		case <-time.After(wait):
+			t.Fatalf("no acknowledgement of %s", id)
+		}
+		return nil
+	}
+	id := strconv.FormatInt(inc.ID, 10)
+	ack := send("e1", map[string]any{"team_id": "T1", "user_id": "UADA", "command": "/candor", "text": "update " + id + " monitoring A fix is out."}, "slash_commands")
+	if p, _ := ack["payload"].(map[string]any); p == nil || !strings.Contains(fmt.Sprint(p["text"]), "monitoring") {
+		t.Errorf("acknowledgement %v", ack)
+	}
+	got, err := e.store.Get(ctx, inc.ID)
+	if err != nil || got.Status != incidents.StatusMonitoring {
+		t.Fatalf("after the command: %s, %v", got.Status, err)
+	}
+	ack = send("e2", map[string]any{"team_id": "T1", "user_id": "UEVE", "command": "/candor", "text": "update " + id + " resolved Done."}, "slash_commands")
+	if p, _ := ack["payload"].(map[string]any); p == nil || !strings.Contains(fmt.Sprint(p["text"]), "not a Candor operator") {
+		t.Errorf("unknown user's acknowledgement %v", ack)
+	}
+	send("e3", map[string]any{"type": "block_actions", "team": map[string]any{"id": "T1"}, "user": map[string]any{"id": "UADA"},
+		"actions": []map[string]any{{"action_id": ActionAcknowledge, "block_id": "candor_actions", "value": id, "type": "button"}}}, "interactive")
+	eventually(t, wait, "the acknowledgement on the incident", func() bool {
+		ups, err := e.store.Updates(ctx, inc.ID, false)
+		return err == nil && strings.Contains(ups[len(ups)-1].Body, "Acknowledged by ada@example.com")
+	})
+	if got, _ := e.store.Get(ctx, inc.ID); got.Status != incidents.StatusMonitoring {
+		t.Errorf("the unknown user changed the incident to %s", got.Status)
+	}
+}
