@@ -376,3 +376,15 @@ func (f *fakeSlack) socketLink(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// deleteMessage removes a message as a person deleting it in Slack would.
+func (f *fakeSlack) deleteMessage(ch, ts string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range f.msgs {
+		if m.Channel == ch && m.TS == ts {
+			f.msgs = append(f.msgs[:i], f.msgs[i+1:]...)
+			return
+		}
+	}
+}

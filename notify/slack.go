@@ -100,7 +100,15 @@ func (d *slackDest) deliver(ctx context.Context, dl *delivery) error {
 		return err
 	}
 	if !root.fresh && root.sha != contentSHA(rootText, rootBlocks) {
-		if err := d.c.update(ctx, rootKey, root, rootText, rootBlocks); err != nil {
+		err := d.c.update(ctx, rootKey, root, rootText, rootBlocks)
+		if slackError(err, "message_not_found") {
+			// Someone deleted the root: the incident gets a new one.
+			if _, err := d.c.pool.Exec(ctx, `delete from notify_slack_messages where key = $1`, rootKey); err != nil {
+				return fmt.Errorf("slack message %s: %w", rootKey, err)
+			}
+			root, err = d.c.post(ctx, d.slackChannel, rootKey, inc.ID, "", rootText, rootBlocks)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -334,6 +342,12 @@ func scrub(err error) error {
 		return errors.New(s[:i] + "[redacted]")
 	}
 	return err
+}
+
+// slackError reports whether err is Slack's error code.
+func slackError(err error, code string) bool {
+	var se slack.SlackErrorResponse
+	return errors.As(err, &se) && se.Err == code
 }
 
 // definite says Slack certainly did not take the message.

@@ -760,3 +760,26 @@ func TestLateCommitIsDelivered(t *testing.T) {
 		return cursor >= outboxID
 	})
 }
+
+func TestDeletedRootIsPostedAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r, _ := e.relay(nil)
+	e.start(r)
+	inc, err := e.store.CreateIncident(context.Background(), incidents.NewIncident{Title: "Deleted", Message: "first", Actor: "person:ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := e.waitThread(oncallCh, 2)
+	e.slack.deleteMessage(oncallCh, root.TS)
+	e.post(inc.ID, incidents.Update{Status: incidents.StatusIdentified, Message: "second"})
+	eventually(t, wait, "a new root", func() bool { return len(e.slack.roots(oncallCh)) == 1 && e.slack.roots(oncallCh)[0].TS != root.TS })
+	_, th := e.waitThread(oncallCh, 1)
+	kindsInOrder(t, th, "second")
+	contains(t, "new root", e.slack.roots(oncallCh)[0].Blocks, "Identified")
+	e.idle(r)
+	var dead int
+	if err := e.pool.QueryRow(context.Background(), `select count(*) from notify_deliveries where state = 'dead'`).Scan(&dead); err != nil || dead != 0 {
+		t.Errorf("%d dead deliveries (%v)", dead, err)
+	}
+}
