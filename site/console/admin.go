@@ -19,6 +19,10 @@ func pathID(r *http.Request) (int64, error) {
 // Account: the operator's own devices and recovery codes.
 
 func (c *Console) account(w http.ResponseWriter, r *http.Request, p *principal) error {
+	return c.renderAccount(w, r, p, http.StatusOK, "")
+}
+
+func (c *Console) renderAccount(w http.ResponseWriter, r *http.Request, p *principal, status int, msg string) error {
 	devs, err := listDevices(r.Context(), c.o.Pool, p.Operator.ID, c.now())
 	if err != nil {
 		return err
@@ -27,7 +31,7 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request, p *principal) 
 	if err != nil {
 		return err
 	}
-	c.render(w, r, http.StatusOK, accountPage(c.page(p, "Your account"), devs, n, currentDevice(r)))
+	c.render(w, r, status, accountPage(c.page(p, "Your account"), devs, n, currentDevice(r), msg))
 	return nil
 }
 
@@ -62,20 +66,68 @@ func (c *Console) revokeOwnDevices(w http.ResponseWriter, r *http.Request, p *pr
 	return nil
 }
 
+// regenerateRecoveryCodes makes new recovery codes once the operator gives
+// a fresh code from their authenticator app: a session alone (a browser left
+// open) is not enough to replace the fallback for a lost phone. A wrong code
+// counts as a failed sign-in step for the rate limits.
 func (c *Console) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request, p *principal) error {
-	ctx, now := r.Context(), c.now()
+	ctx, now, addr := r.Context(), c.now(), c.address(r)
+	isLocked, err := locked(ctx, c.o.Pool, p.Operator.Email, addr, now)
+	if err != nil {
+		return err
+	}
+	if isLocked {
+		c.auditReq(r, p.actor(), "recovery_codes.refused", p.Operator.Email, map[string]any{"why": "locked"})
+		return c.renderAccount(w, r, p, http.StatusTooManyRequests, msgLocked)
+	}
+	secret, err := c.openSecret(p.Operator.totpSecret)
+	if err != nil {
+		return err
+	}
+	step, ok := matchTOTP(secret, clip(r.PostFormValue("code"), 20), p.Operator.totpLast, now)
+	if ok {
+		if ok, err = acceptTOTP(ctx, c.o.Pool, p.Operator.ID, step); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		if err := recordFailure(ctx, c.o.Pool, p.Operator.Email, addr, now); err != nil {
+			return err
+		}
+		c.auditReq(r, p.actor(), "recovery_codes.refused", p.Operator.Email, map[string]any{"why": "wrong or used code"})
+		return c.renderAccount(w, r, p, http.StatusUnprocessableEntity,
+			"To make new recovery codes, enter the current 6-digit code from your authenticator app (each code works once).")
+	}
 	var codes []string
-	err := transact(ctx, c.o.Pool, func(tx pgx.Tx) error {
+	err = transact(ctx, c.o.Pool, func(tx pgx.Tx) error {
 		var err error
 		if codes, err = newRecoveryCodes(ctx, tx, p.Operator.ID, now); err != nil {
 			return err
 		}
-		return audit(ctx, tx, now, p.actor(), "recovery_codes.regenerated", p.Operator.Email, c.address(r), nil)
+		return audit(ctx, tx, now, p.actor(), "recovery_codes.regenerated", p.Operator.Email, addr, nil)
 	})
 	if err != nil {
 		return err
 	}
 	c.render(w, r, http.StatusOK, recoveryCodesPage(c.page(p, "Recovery codes"), codes, false))
+	return nil
+}
+
+// operatorDevices shows an admin one operator's remembered devices.
+func (c *Console) operatorDevices(w http.ResponseWriter, r *http.Request, p *principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	o, err := operatorByID(r.Context(), c.o.Pool, id)
+	if err != nil {
+		return err
+	}
+	devs, err := listDevices(r.Context(), c.o.Pool, o.ID, c.now())
+	if err != nil {
+		return err
+	}
+	c.render(w, r, http.StatusOK, operatorDevicesPage(c.page(p, "Devices of "+o.Email), o, devs))
 	return nil
 }
 

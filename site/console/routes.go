@@ -53,6 +53,7 @@ func (c *Console) routeTable() []route {
 		// Operators, tokens and the audit log: admins.
 		{method: "GET", path: "/admin/operators", role: Admin, h: c.operatorList},
 		{method: "POST", path: "/admin/operators", role: Admin, h: c.addOperator},
+		{method: "GET", path: "/admin/operators/{id}", role: Admin, h: c.operatorDevices},
 		{method: "POST", path: "/admin/operators/{id}/role", role: Admin, h: c.setRole},
 		{method: "POST", path: "/admin/operators/{id}/reset", role: Admin, h: c.resetOperator},
 		{method: "POST", path: "/admin/operators/{id}/access", role: Admin, h: c.setAccess},

@@ -260,11 +260,30 @@ func TestRecoveryCodesWorkOnce(t *testing.T) {
 	if r := b.secondStep(url.Values{"recovery": {op.recovery[0]}}); r.status != http.StatusSeeOther {
 		t.Fatal("second recovery code refused")
 	}
-	r := b.submit("/admin/account", "/admin/account/recovery-codes", nil)
+	// A session alone does not make new codes: a fresh authenticator code does.
+	for _, code := range []string{"", "000000", e.code(op.secret, 2)} {
+		r := b.submit("/admin/account", "/admin/account/recovery-codes", url.Values{"code": {code}})
+		if r.status != http.StatusUnprocessableEntity || len(recoveryRE.FindAllStringSubmatch(r.body, -1)) != 0 ||
+			!strings.Contains(r.body, "current 6-digit code") {
+			t.Fatalf("new codes with code %q: %d\n%s", code, r.status, r.body)
+		}
+	}
+	if e.auditCount("recovery_codes.refused", op.email) != 3 || e.auditCount("recovery_codes.regenerated", "") != 0 {
+		t.Error("refused regenerations not audited")
+	}
+	e.clk.Add(30 * time.Second)
+	code := e.code(op.secret, 0)
+	r := b.submit("/admin/account", "/admin/account/recovery-codes", url.Values{"code": {code}})
 	fresh := recoveryRE.FindAllStringSubmatch(r.body, -1)
 	if len(fresh) != recoveryCodes {
 		t.Fatalf("new codes: %d", len(fresh))
 	}
+	// The same code again is a replay.
+	if r := b.submit("/admin/account", "/admin/account/recovery-codes", url.Values{"code": {code}}); r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("replayed code: %d", r.status)
+	}
+	// Those wrong codes counted towards the lock-out; let it pass.
+	e.clk.Add(16 * time.Minute)
 	b.signOut()
 	b.password(op.email, op.password)
 	if r := b.secondStep(url.Values{"recovery": {op.recovery[5]}}); r.status != http.StatusUnauthorized {
@@ -342,6 +361,14 @@ func TestRememberedDeviceSkipsTheSecondStepUntilExpiredOrRevoked(t *testing.T) {
 	admin.signIn(adminOp)
 	var opID string
 	_ = e.pool.QueryRow(context.Background(), `select id::text from operators where email = $1`, op.email).Scan(&opID)
+	// The admin sees the operator's devices.
+	if r := admin.get("/admin/operators"); !strings.Contains(r.body, `href="/admin/operators/`+opID+`"`) {
+		t.Errorf("operators page does not link the devices:\n%s", r.body)
+	}
+	if r := admin.get("/admin/operators/" + opID); r.status != http.StatusOK || strings.Count(r.body, `<tr class="device">`) != 1 ||
+		!strings.Contains(r.body, "Go-http-client") || !strings.Contains(r.body, "Devices of "+op.email) {
+		t.Errorf("admin's device list: %d\n%s", r.status, r.body)
+	}
 	if r := admin.submit("/admin/operators", "/admin/operators/"+opID+"/devices/revoke", nil); r.status != http.StatusSeeOther {
 		t.Fatalf("admin revoke: %d", r.status)
 	}
