@@ -427,6 +427,11 @@ type delivery struct {
 	Event       incidents.Event
 	EventID     int64
 	Incident    *incidents.Incident // the incident after the event, nil for other keys
+	// Root is the incident's Slack root message on this channel, read with
+	// the claim (nil when none is posted yet, or not a Slack channel). Only
+	// deliveries of this incident on this channel change it, and they run
+	// one at a time, so it is current.
+	Root *slackMessage
 }
 
 type outboxPayload struct {
@@ -482,15 +487,26 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("notify: claim: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// Slack channels' root messages come with the claim: one round trip
+	// less per delivery.
+	var relayChans, slackChans []string
+	for _, ch := range r.channels {
+		if sd, ok := ch.(*slackDest); ok {
+			relayChans, slackChans = append(relayChans, sd.name()), append(slackChans, sd.slackChannel)
+		}
+	}
 	rows, err := tx.Query(ctx, `
-		select d.id, d.outbox_id, d.channel, d.ordering_key, d.attempts, o.kind, coalesce(o.incident_id, 0), o.public, o.created_at, o.payload
+		select d.id, d.outbox_id, d.channel, d.ordering_key, d.attempts, o.kind, coalesce(o.incident_id, 0), o.public, o.created_at, o.payload,
+			m.slack_channel, m.ts, m.content_sha
 		from notify_deliveries d join outbox o on o.id = d.outbox_id
+		left join unnest($3::text[], $4::text[]) c(name, slack) on c.name = d.channel
+		left join notify_slack_messages m on m.key = 'root/' || c.slack || '/' || o.incident_id and m.ts <> ''
 		where d.state = 'pending' and d.next_attempt_at <= $1 and d.channel = any($2)
 		  and not exists (select 1 from notify_deliveries p where p.channel = d.channel and p.ordering_key = d.ordering_key
 		                  and p.outbox_id < d.outbox_id and p.state <> 'delivered')
 		order by d.outbox_id
 		limit 16
-		for update of d skip locked`, r.utcNow(), names)
+		for update of d skip locked`, r.utcNow(), names, relayChans, slackChans)
 	if err != nil {
 		return 0, fmt.Errorf("notify: claim: %w", err)
 	}
@@ -498,9 +514,14 @@ func (r *Relay) deliverBatch(ctx context.Context) (int, error) {
 	for rows.Next() {
 		d := &delivery{}
 		var raw []byte
-		if err := rows.Scan(&d.ID, &d.OutboxID, &d.Channel, &d.OrderingKey, &d.Attempts, &d.Kind, &d.IncidentID, &d.Public, &d.CreatedAt, &raw); err != nil {
+		var rootCh, rootTS, rootSHA *string
+		if err := rows.Scan(&d.ID, &d.OutboxID, &d.Channel, &d.OrderingKey, &d.Attempts, &d.Kind, &d.IncidentID, &d.Public, &d.CreatedAt, &raw,
+			&rootCh, &rootTS, &rootSHA); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("notify: claim: %w", err)
+		}
+		if rootTS != nil {
+			d.Root = &slackMessage{channel: *rootCh, ts: *rootTS, sha: *rootSHA}
 		}
 		if err := decodeOutbox(d, raw); err != nil {
 			r.log.Error("notify: undecodable outbox row", "outbox", d.OutboxID, "err", err)

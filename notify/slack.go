@@ -95,9 +95,14 @@ func (d *slackDest) deliver(ctx context.Context, dl *delivery) error {
 	inc := *dl.Incident
 	rootText, rootBlocks := renderRoot(inc, d.c.pageURL, d.oncall, d.c.buttons)
 	rootKey := fmt.Sprintf("root/%s/%d", d.slackChannel, inc.ID)
-	root, err := d.c.post(ctx, d.slackChannel, rootKey, inc.ID, "", rootText, rootBlocks)
-	if err != nil {
-		return err
+	var root slackMessage
+	if dl.Root != nil {
+		root = *dl.Root
+	} else {
+		var err error
+		if root, err = d.c.post(ctx, d.slackChannel, rootKey, inc.ID, "", rootText, rootBlocks); err != nil {
+			return err
+		}
 	}
 	if !root.fresh && root.sha != contentSHA(rootText, rootBlocks) {
 		err := d.c.update(ctx, rootKey, root, rootText, rootBlocks)
@@ -117,7 +122,7 @@ func (d *slackDest) deliver(ctx context.Context, dl *delivery) error {
 		return nil
 	}
 	key := fmt.Sprintf("o%d/%s", dl.OutboxID, d.name())
-	_, err = d.c.post(ctx, root.channel, key, inc.ID, root.ts, text, nil)
+	_, err := d.c.post(ctx, root.channel, key, inc.ID, root.ts, text, nil)
 	return err
 }
 
