@@ -92,6 +92,19 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// loadavg is the machine's 1-minute load average (other work skews the figures).
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "unknown"
+	}
+	return f[0]
+}
+
 func lastLine(s string) string {
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
 		return s[i+1:]
@@ -147,8 +160,9 @@ func run(updates int, gap time.Duration, nInc, per, workers, conns int, fast boo
 		return notify.NewRelay(notify.Options{Pool: pool, Config: cfg, PageURL: "https://status.example.com",
 			Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), Workers: workers})
 	}
-	fmt.Printf("# %s, %d cores, GOMAXPROCS %d, PostgreSQL %s, relay workers %d, pool %d\n",
-		runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), map[bool]string{true: "fast (no fsync)", false: "durable"}[fast], workers, conns)
+	fmt.Printf("# %s, %d cores, GOMAXPROCS %d, PostgreSQL %s, relay workers %d, pool %d, load average %s\n",
+		runtime.Version(), runtime.NumCPU(), runtime.GOMAXPROCS(0), map[bool]string{true: "fast (no fsync)", false: "durable"}[fast], workers, conns, loadavg())
+	defer func() { fmt.Printf("# load average at the end %s\n", loadavg()) }()
 
 	// 1. Latency, one update at a time.
 	relay, err := newRelay()
