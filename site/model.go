@@ -226,19 +226,21 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time, ca
 		first := firstChanges(in, us)
 		for k, u := range us {
 			up := update{PostedUpdate: u}
-			var changes []incidents.ComponentChange
-			_ = json.Unmarshal(u.Components, &changes)
+			changes := componentChanges(u.Components)
 			if k == 0 && len(changes) == 0 {
 				changes = first
 			}
 			for _, ch := range changes {
 				c := byName[incidents.ComponentID(ch.Component)]
-				if c == nil {
+				if c == nil || !incidents.ComponentStatus(ch.NewStatus).Valid() {
 					continue
 				}
-				old := cmp.Or(prev[c.ID], string(incidents.Operational))
-				up.Affected = append(up.Affected, affected{Code: c.ID, Name: c.Name, OldStatus: old, NewStatus: string(ch.Status)})
-				prev[c.ID] = string(ch.Status)
+				if !incidents.ComponentStatus(ch.OldStatus).Valid() {
+					ch.OldStatus = ""
+				}
+				old := cmp.Or(ch.OldStatus, prev[c.ID], string(incidents.Operational))
+				up.Affected = append(up.Affected, affected{Code: c.ID, Name: c.Name, OldStatus: old, NewStatus: ch.NewStatus})
+				prev[c.ID] = ch.NewStatus
 			}
 			inc.Updates = append(inc.Updates, up)
 			m.UpdatedAt = latest(m.UpdatedAt, u.CreatedAt)
@@ -278,27 +280,44 @@ func load(ctx context.Context, st *incidents.Store, page Page, now time.Time, ca
 	return m, nil
 }
 
+// componentChange is one component's change in an update, as the Store
+// keeps it: {"component", "old_status", "new_status"}, or in rows written
+// before old_status was kept, {"component", "status"}.
+type componentChange struct {
+	Component string `json:"component"`
+	OldStatus string `json:"old_status"`
+	NewStatus string `json:"new_status"`
+	Status    string `json:"status"`
+}
+
+func componentChanges(raw []byte) []componentChange {
+	var cs []componentChange
+	_ = json.Unmarshal(raw, &cs)
+	for i := range cs {
+		cs[i].NewStatus = cmp.Or(cs[i].NewStatus, cs[i].Status)
+	}
+	return cs
+}
+
 // firstChanges stands in for the component changes of an incident's first
 // update when the Store recorded none with it (an incident opened by hand
 // records its components on the incident, not on the update): the
 // incident's components whose status no later update changed, at that
 // status.
-func firstChanges(in incidents.Incident, us []incidents.PostedUpdate) []incidents.ComponentChange {
+func firstChanges(in incidents.Incident, us []incidents.PostedUpdate) []componentChange {
 	later := map[string]bool{}
 	for _, u := range us[min(1, len(us)):] {
-		var changes []incidents.ComponentChange
-		_ = json.Unmarshal(u.Components, &changes)
-		for _, ch := range changes {
+		for _, ch := range componentChanges(u.Components) {
 			later[incidents.ComponentID(ch.Component)] = true
 		}
 	}
-	var out []incidents.ComponentChange
+	var out []componentChange
 	for _, name := range in.Components {
 		st, ok := in.ComponentState[name]
 		if !ok || later[incidents.ComponentID(name)] {
 			continue
 		}
-		out = append(out, incidents.ComponentChange{Component: name, Status: st})
+		out = append(out, componentChange{Component: name, NewStatus: string(st)})
 	}
 	return out
 }

@@ -83,18 +83,27 @@ func TestHandlerServesSnapshots(t *testing.T) {
 		t.Errorf("page Cache-Control %q", cc)
 	}
 
-	// HEAD: headers, no body.
-	req, _ := http.NewRequest(http.MethodHead, srv.URL+"/api/v2/status.json", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.ContentLength <= 0 {
-		t.Errorf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
+	// HEAD: headers with the length, no body, in both encodings.
+	for _, enc := range []string{"", "gzip"} {
+		req, _ := http.NewRequest(http.MethodHead, srv.URL+"/", nil)
+		req.Header.Set("Accept-Encoding", enc)
+		tr := &http.Transport{DisableCompression: true}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		want := len(f.site.Snapshot().files["/"].body)
+		if enc == "gzip" {
+			want = len(f.site.Snapshot().files["/"].gz)
+		}
+		if resp.StatusCode != 200 || resp.ContentLength != int64(want) {
+			t.Errorf("HEAD %q: %d, length %d, want %d", enc, resp.StatusCode, resp.ContentLength, want)
+		}
 	}
 	// Other methods: 405.
-	resp, err = http.Post(srv.URL+"/", "text/plain", strings.NewReader("x"))
+	resp, err := http.Post(srv.URL+"/", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,12 @@ func (s *Site) Run(ctx context.Context) error {
 				due.Reset(0)
 			}
 		case <-due.C:
-			if err := s.Rebuild(ctx); err != nil {
+			// A database that hangs instead of refusing must not stop
+			// rebuilds for good.
+			rctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
+			err := s.Rebuild(rctx)
+			cancel()
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -197,6 +202,13 @@ func (s *Site) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// rebuildTimeout bounds one rebuild in Run, and connectTimeout one attempt
+// to get a connection for LISTEN.
+const (
+	rebuildTimeout = 30 * time.Second
+	connectTimeout = 10 * time.Second
+)
 
 func untilHour(now time.Time) time.Duration {
 	return now.Truncate(time.Hour).Add(time.Hour + time.Second).Sub(now)
@@ -222,7 +234,9 @@ func (s *Site) listen(ctx context.Context) {
 }
 
 func (s *Site) listenOnce(ctx context.Context, connected func()) error {
-	pc, err := s.opts.Pool.Acquire(ctx)
+	actx, cancel := context.WithTimeout(ctx, connectTimeout)
+	pc, err := s.opts.Pool.Acquire(actx)
+	cancel()
 	if err != nil {
 		return err
 	}
