@@ -407,49 +407,61 @@ func TestSlackFailuresThenRateLimitEndWithEveryUpdateOnceInOrder(t *testing.T) {
 	}
 }
 
+// TestRelayKilledMidPostRestartsWithoutDuplicate kills the relay at each of
+// the first posts in turn (roots and replies, both channels): Slack has
+// taken the message, the relay never hears back. A new relay on the same
+// database finishes the work and nobody sees a message twice.
 func TestRelayKilledMidPostRestartsWithoutDuplicate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	ctx := context.Background()
-	inc, err := e.store.CreateIncident(ctx, incidents.NewIncident{Title: "Sign-in errors", Message: "first", Actor: "person:ada@example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.post(inc.ID, incidents.Update{Message: "second"})
-	e.post(inc.ID, incidents.Update{Message: "third"})
+	for killAt := 1; killAt <= 6; killAt++ {
+		t.Run(fmt.Sprintf("post %d", killAt), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := context.Background()
+			inc, err := e.store.CreateIncident(ctx, incidents.NewIncident{Title: "Sign-in errors", Message: "first", Actor: "person:ada@example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.post(inc.ID, incidents.Update{Message: "second"})
+			e.post(inc.ID, incidents.Update{Message: "third"})
 
-	r1, _ := e.relay(func(o *Options) { o.Workers = 1 })
-	killed := make(chan struct{})
-	var kill func()
-	var n atomic.Int32
-	e.slack.afterPost = func(m *fakeMsg, req *http.Request) {
-		// Slack takes the third message, and the relay dies before it hears back.
-		if n.Add(1) == 3 {
+			r1, _ := e.relay(func(o *Options) { o.Workers = 1 })
+			killed := make(chan struct{})
+			var kill func()
+			var n atomic.Int32
+			e.slack.mu.Lock()
+			e.slack.afterPost = func(m *fakeMsg, req *http.Request) {
+				if n.Add(1) == int32(killAt) {
+					kill()
+					<-req.Context().Done()
+					close(killed)
+				}
+			}
+			e.slack.mu.Unlock()
+			kill = e.start(r1)
+			<-killed
 			kill()
-			<-req.Context().Done()
-			close(killed)
-		}
-	}
-	kill = e.start(r1)
-	<-killed
-	kill()
-	before := e.slack.all()
-	if len(before) != 3 {
-		t.Fatalf("before the restart Slack has %d messages, want 3:%s", len(before), texts(before))
-	}
-	e.slack.afterPost = nil
+			if before := e.slack.all(); len(before) != killAt {
+				t.Fatalf("before the restart Slack has %d messages, want %d:%s", len(before), killAt, texts(before))
+			}
+			e.slack.mu.Lock()
+			e.slack.afterPost = nil
+			e.slack.mu.Unlock()
 
-	r2, _ := e.relay(nil)
-	e.start(r2)
-	_, th := e.waitThread(oncallCh, 4)
-	kindsInOrder(t, th, "*Opened*", "first", "second", "third")
-	e.waitThread(publicCh, 3)
-	e.idle(r2)
-	if d := e.slack.duplicates(); len(d) > 0 {
-		t.Errorf("posted twice after the restart: %v", d)
-	}
-	if e.slack.count("conversations.replies")+e.slack.count("conversations.history") == 0 {
-		t.Errorf("the restarted relay did not look for the message whose answer it lost")
+			r2, _ := e.relay(nil)
+			e.start(r2)
+			_, th := e.waitThread(oncallCh, 4)
+			kindsInOrder(t, th, "*Opened*", "first", "second", "third")
+			_, pth := e.waitThread(publicCh, 3)
+			kindsInOrder(t, pth, "first", "second", "third")
+			e.idle(r2)
+			if d := e.slack.duplicates(); len(d) > 0 {
+				t.Errorf("posted twice after the restart: %v", d)
+			}
+			if e.slack.count("conversations.replies")+e.slack.count("conversations.history") == 0 {
+				t.Errorf("the restarted relay did not look for the message whose answer it lost")
+			}
+		})
 	}
 }
 
