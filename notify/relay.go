@@ -1,9 +1,10 @@
 // Package notify delivers what incidents writes to its outbox to the places
 // people read: Slack (a root message per incident, kept current, with every
-// update in its thread) and, later, webhooks.
+// update in its thread) and webhook subscribers (Statuspage-shaped, signed);
+// and takes /candor commands from Slack.
 //
 // The Relay turns each outbox row into one delivery per channel
-// ("slack:public", "slack:oncall") and delivers them at least once, in outbox
+// ("slack:public", "slack:oncall", "webhook:<id>") and delivers them at least once, in outbox
 // order per ordering key (one incident), with the delivery as the idempotency
 // key: a Slack message is remembered by its ts before and after it is posted,
 // so a redelivery after a crash updates or finds the message instead of
@@ -217,7 +218,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	if err := r.Check(ctx); err != nil && ctx.Err() == nil {
 		r.log.Error("notify: Slack cannot be used; its deliveries are held until it can", "err", err)
 	}
-	go r.listen(ctx)
+	var listening sync.WaitGroup
+	defer listening.Wait()
+	listening.Go(func() { r.listen(ctx) })
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -700,12 +703,18 @@ func (r *Relay) setHealthy(ch string) {
 	r.health[ch] = ""
 }
 
-// nextUnpause returns when the earliest paused channel may deliver again.
+// nextUnpause returns when the earliest paused channel may deliver again
+// (zero: none is paused), forgetting pauses that are over.
 func (r *Relay) nextUnpause() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.utcNow()
 	var next time.Time
-	for _, t := range r.paused {
+	for ch, t := range r.paused {
+		if !t.After(now) {
+			delete(r.paused, ch)
+			continue
+		}
 		if next.IsZero() || t.Before(next) {
 			next = t
 		}
