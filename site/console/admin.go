@@ -80,7 +80,7 @@ func (c *Console) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request
 		c.auditReq(r, p.actor(), "recovery_codes.refused", p.Operator.Email, map[string]any{"why": "locked"})
 		return c.renderAccount(w, r, p, http.StatusTooManyRequests, msgLocked)
 	}
-	secret, err := c.openSecret(p.Operator.totpSecret)
+	secret, err := c.openSecret(p.Operator.ID, p.Operator.totpSecret)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ package console
 
 import (
 	"context"
+	"crypto/cipher"
 	"embed"
 	"errors"
 	"fmt"
@@ -46,6 +47,12 @@ type Options struct {
 	// that sets it. Without it, every client behind a proxy shares the
 	// proxy's address and its sign-in rate limit.
 	TrustForwardedFor bool
+	// SecretKey, when set, encrypts the operators' TOTP secrets at rest
+	// (AES-256-GCM; SecretKeySize bytes, see ParseSecretKey). Secrets stored
+	// before it was set keep working and are encrypted at each operator's
+	// next sign-in with a code. Once set, it must stay set: encrypted
+	// secrets do not open without it.
+	SecretKey []byte
 	// Issuer is the name authenticator apps show; default "Candor".
 	Issuer string
 	Logger *slog.Logger
@@ -60,6 +67,7 @@ type Console struct {
 	routes []route
 	mux    *http.ServeMux
 	h      http.Handler
+	aead   cipher.AEAD // nil: TOTP secrets are stored as they are
 }
 
 // New returns a Console.
@@ -81,6 +89,13 @@ func New(o Options) (*Console, error) {
 		o.Secure = true
 	}
 	c := &Console{o: o, log: o.Logger}
+	if len(o.SecretKey) > 0 {
+		aead, err := newAEAD(o.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("console: %w", err)
+		}
+		c.aead = aead
+	}
 	c.routes = c.routeTable()
 	c.mux = http.NewServeMux()
 	for _, rt := range c.routes {

@@ -51,7 +51,7 @@ var testComponents = []incidents.Component{
 	{Name: "Two-step authentication", Group: "Sign-in", Steps: []string{"totp_page", "totp"}},
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*Options)) *env {
 	t.Helper()
 	t.Parallel()
 	pool := pgtest.New(t)
@@ -77,8 +77,12 @@ func newEnv(t *testing.T) *env {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.srv.Close)
-	e.c, err = New(Options{Pool: pool, Incidents: store, Runbooks: rbs, BaseURL: e.srv.URL, PageID: testPageID,
-		Probes: probes.NewStore(pool), Now: clk.Now})
+	o := Options{Pool: pool, Incidents: store, Runbooks: rbs, BaseURL: e.srv.URL, PageID: testPageID,
+		Probes: probes.NewStore(pool), Now: clk.Now}
+	for _, f := range opts {
+		f(&o)
+	}
+	e.c, err = New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

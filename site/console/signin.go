@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -160,7 +161,11 @@ func (c *Console) code(w http.ResponseWriter, r *http.Request, _ *principal) err
 			method = "recovery_code"
 		}
 	default:
-		step, ok := matchTOTP(o.totpSecret, code, -1, now)
+		secret, err := c.openSecret(o.ID, o.totpSecret)
+		if err != nil {
+			return err
+		}
+		step, ok := matchTOTP(secret, code, -1, now)
 		switch {
 		case ok && step <= o.totpLast:
 			msg = msgCodeReplayed
@@ -172,6 +177,9 @@ func (c *Console) code(w http.ResponseWriter, r *http.Request, _ *principal) err
 			}
 			if accepted {
 				method = "totp"
+				if err := c.sealStoredSecret(ctx, o, secret); err != nil {
+					return err
+				}
 			} else {
 				msg = msgCodeReplayed
 				c.auditReq(r, "anonymous", "signin.code_replayed", o.Email, nil)
@@ -246,14 +254,18 @@ func (c *Console) enrolment(ctx context.Context, token string) (Operator, enrolV
 	if o.totpPending == "" {
 		// The secret is kept from the first view so that reloading the
 		// page does not invalidate what the phone already scanned.
-		secret := newTOTPSecret()
+		secret := c.sealSecret(o.ID, newTOTPSecret())
 		err := c.o.Pool.QueryRow(ctx, `update operators set totp_pending = case when totp_pending = '' then $2 else totp_pending end
 			where id = $1 returning totp_pending`, o.ID, secret).Scan(&o.totpPending)
 		if err != nil {
 			return o, enrolView{}, err
 		}
 	}
-	key, err := totpKey(c.o.Issuer, o.Email, o.totpPending)
+	pending, err := c.openSecret(o.ID, o.totpPending)
+	if err != nil {
+		return o, enrolView{}, err
+	}
+	key, err := totpKey(c.o.Issuer, o.Email, pending)
 	if err != nil {
 		return o, enrolView{}, err
 	}
@@ -265,7 +277,7 @@ func (c *Console) enrolment(ctx context.Context, token string) (Operator, enrolV
 	if err := png.Encode(&buf, img); err != nil {
 		return o, enrolView{}, err
 	}
-	return o, enrolView{Token: token, Email: o.Email, URI: key.URL(), Secret: o.totpPending,
+	return o, enrolView{Token: token, Email: o.Email, URI: key.URL(), Secret: pending,
 		QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
 }
 
@@ -303,7 +315,7 @@ func (c *Console) enrol(w http.ResponseWriter, r *http.Request, _ *principal) er
 	case password != again:
 		errs.add("password_again", "the two passwords differ")
 	}
-	step, ok := matchTOTP(o.totpPending, clip(code, 20), -1, now)
+	step, ok := matchTOTP(v.Secret, clip(code, 20), -1, now)
 	if !ok {
 		errs.add("code", "that code is not right: scan the QR code again or check your phone's clock, then enter the current code")
 	}
@@ -378,4 +390,15 @@ func (e fieldErrs) list() map[string]string {
 		m[f.Field] = f.Msg
 	}
 	return m
+}
+
+// sealStoredSecret encrypts an operator's TOTP secret stored in plain text
+// (from before a SecretKey was configured), once it has just proved right.
+func (c *Console) sealStoredSecret(ctx context.Context, o Operator, secret string) error {
+	if c.aead == nil || strings.HasPrefix(o.totpSecret, sealedPrefix) {
+		return nil
+	}
+	_, err := c.o.Pool.Exec(ctx, `update operators set totp_secret = $2 where id = $1 and totp_secret = $3`,
+		o.ID, c.sealSecret(o.ID, secret), o.totpSecret)
+	return err
 }
