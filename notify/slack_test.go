@@ -426,12 +426,13 @@ func TestRelayKilledMidPostRestartsWithoutDuplicate(t *testing.T) {
 			e.post(inc.ID, incidents.Update{Message: "third"})
 
 			r1, _ := e.relay(func(o *Options) { o.Workers = 1 })
-			killed := make(chan struct{})
+			killed, started := make(chan struct{}), make(chan struct{})
 			var kill func()
 			var n atomic.Int32
 			e.slack.mu.Lock()
 			e.slack.afterPost = func(m *fakeMsg, req *http.Request) {
 				if n.Add(1) == int32(killAt) {
+					<-started
 					kill()
 					<-req.Context().Done()
 					close(killed)
@@ -439,6 +440,7 @@ func TestRelayKilledMidPostRestartsWithoutDuplicate(t *testing.T) {
 			}
 			e.slack.mu.Unlock()
 			kill = e.start(r1)
+			close(started)
 			<-killed
 			kill()
 			if before := e.slack.all(); len(before) != killAt {
