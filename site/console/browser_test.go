@@ -239,6 +239,10 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 	}
 	screenshot(t, b, "console-incident.png")
 	axe(t, b, "incident detail")
+	for _, path := range []string{"/admin/components", "/admin/account"} {
+		within(t, b, chromedp.Navigate(e.srv.URL+path))
+		axe(t, b, path)
+	}
 
 	// The public page and the feed show it within a second or so.
 	deadline := time.Now().Add(10 * time.Second)

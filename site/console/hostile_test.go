@@ -40,6 +40,7 @@ func TestHostileInputIsNeverA500(t *testing.T) {
 		{"/admin/maintenance", "/admin/maintenance", []string{"title", "message", "starts_at", "ends_at", "component"}},
 		{"/admin/incidents/" + itoa(inc.ID) + "/note", "/admin/incidents/" + itoa(inc.ID) + "/note", []string{"body"}},
 		{"/admin/incidents/" + itoa(inc.ID) + "/note", "/admin/incidents/" + itoa(inc.ID) + "/note/publish", []string{"version"}},
+		{"/admin/components", "/admin/components/login", []string{"status", "automatic"}},
 	}
 	for _, f := range forms {
 		for _, v := range values {
@@ -78,6 +79,11 @@ func TestHostileInputIsNeverA500(t *testing.T) {
 	for _, body := range []string{"\x00", `{"title":"a\u0000b","message":"x"}`, `{"title":"` + strings.Repeat("x", 2<<20) + `"}`, `[1,2]`, `{"components":[{"component":"\u0000","status":"x"}]}`} {
 		if status, b := e.api("POST", "/api/v1/incidents", tok, "Bearer", body); status >= 500 || status < 400 {
 			t.Errorf("API body %.30q: %d %.300s", body, status, b)
+		}
+	}
+	for _, body := range []string{`{"component":{"status":"\u0000"}}`, `{"component":{"status":"a\ud800b"}}`, `{"component":{"status":"` + strings.Repeat("x", 300<<10) + `"}}`} {
+		if status, b := e.api("PATCH", "/api/v1/pages/"+testPageID+"/components/login", tok, "Bearer", body); status != http.StatusUnprocessableEntity {
+			t.Errorf("component body %.30q: %d %.300s", body, status, b)
 		}
 	}
 	// A user agent that is not UTF-8 is stored with the session.

@@ -31,6 +31,7 @@ func (c *Console) routeTable() []route {
 		{method: "GET", path: "/admin/incidents", role: Viewer, h: c.incidentList},
 		{method: "GET", path: "/admin/incidents/{id}", role: Viewer, h: c.incidentDetail},
 		{method: "GET", path: "/admin/maintenance", role: Viewer, h: c.maintenanceList},
+		{method: "GET", path: "/admin/components", role: Viewer, h: c.componentList},
 		{method: "GET", path: "/admin/account", role: Viewer, h: c.account},
 		{method: "POST", path: "/admin/account/devices/{id}/revoke", role: Viewer, h: c.revokeOwnDevice},
 		{method: "POST", path: "/admin/account/devices/revoke", role: Viewer, h: c.revokeOwnDevices},
@@ -49,6 +50,7 @@ func (c *Console) routeTable() []route {
 		{method: "POST", path: "/admin/incidents/{id}/reclassify", role: Responder, h: c.reclassify},
 		{method: "POST", path: "/admin/maintenance", role: Responder, h: c.scheduleMaintenance},
 		{method: "POST", path: "/admin/maintenance/{id}", role: Responder, h: c.updateMaintenance},
+		{method: "POST", path: "/admin/components/{id}", role: Responder, h: c.setComponent},
 
 		// Operators, tokens and the audit log: admins.
 		{method: "GET", path: "/admin/operators", role: Admin, h: c.operatorList},
