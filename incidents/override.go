@@ -156,9 +156,9 @@ func (s *Store) override(ctx context.Context, name, actor string, e Event, reaso
 // activeOverrides returns the overrides in force: for each component, the
 // latest override event if it sets a status and nothing newer (an incident
 // event naming the component, or a maintenance change on it) supersedes it.
-// Events without an incident are found through the incidents index (whose
-// null entries are few: component and maintenance facts), and the check for
-// newer events reads only the events after the override.
+// The check for newer events reads only the incidents and maintenances on
+// the component changed since the override, and their events after it
+// (through the by-incident and by-maintenance indexes).
 func activeOverrides(ctx context.Context, tx pgx.Tx) ([]ComponentOverride, error) {
 	rows, err := tx.Query(ctx, `
 		select o.name, o.kind, coalesce(o.payload->>'to', ''), o.actor, o.at
@@ -168,13 +168,19 @@ func activeOverrides(ctx context.Context, tx pgx.Tx) ([]ComponentOverride, error
 			where incident_id is null and kind in ('component_overridden', 'component_override_cleared')
 			order by payload->'components'->>0, id desc
 		) o
-		where o.kind = 'component_overridden' and not exists (
-			select 1 from incident_events n
-			where n.id > o.id
-			  and (n.incident_id is not null or n.maintenance_id is not null)
-			  and n.kind in ('detected', 'created', 'extended', 'update_posted', 'component_changed', 'maintenance_changed')
+		where o.kind = 'component_overridden'
+		  and not exists (
+			select 1 from incident_components ic
+			join incidents i on i.id = ic.incident_id and i.updated_at >= o.at
+			join incident_events n on n.incident_id = i.id and n.id > o.id
+			where ic.component = o.name
+			  and n.kind in ('detected', 'created', 'extended', 'update_posted', 'component_changed')
 			  and (n.payload->'components' ? o.name
 			       or n.payload->'component_status' @> jsonb_build_array(jsonb_build_object('component', o.name))))
+		  and not exists (
+			select 1 from maintenances m
+			join incident_events n on n.maintenance_id = m.id and n.id > o.id
+			where o.name = any(m.components) and m.updated_at >= o.at and n.kind = 'maintenance_changed')
 		order by o.name`)
 	if err != nil {
 		return nil, fmt.Errorf("component overrides: %w", err)

@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/candorhq/candor/internal/pgtest"
 )
 
 func componentStatus(t *testing.T, s *Store, name string) ComponentStatus {
@@ -203,4 +208,53 @@ func TestStoreCreateIncidentStoresAffectedComponents(t *testing.T) {
 	if ups, _ := s.Updates(ctx, other.ID, false); len(ups) != 1 || string(ups[0].Components) != "[]" {
 		t.Errorf("no components: %s", ups[0].Components)
 	}
+}
+
+// BenchmarkComponentOverrides reads the overrides in force (as every
+// component refresh does) over a timeline of a long-lived page: 100,000
+// component changes without an incident, 100,000 incident events, and an
+// override every 1,000 component changes.
+func BenchmarkComponentOverrides(b *testing.B) {
+	s, _ := longTimeline(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.ComponentOverrides(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// longTimeline is a Store over a timeline of a long-lived page.
+func longTimeline(b *testing.B) (*Store, *pgxpool.Pool) {
+	pool := pgtest.New(b)
+	s := NewStore(pool, Config{Components: demoComponents()}, Options{Now: func() time.Time { return t0 }})
+	ctx := context.Background()
+	if err := s.SyncComponents(ctx); err != nil {
+		b.Fatal(err)
+	}
+	inc, err := s.CreateIncident(ctx, NewIncident{Title: "Old", Message: "x", Actor: "person:a"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []string{`
+		insert into incident_events (incident_id, at, kind, actor, payload)
+		select null, $1, case when g % 1000 = 0 then 'component_overridden' else 'component_changed' end, 'system',
+			jsonb_build_object('components', jsonb_build_array((array['Login','API','Dashboard'])[g % 3 + 1]), 'to', 'major_outage')
+		from generate_series(1, 100000) g`, `
+		insert into incident_events (incident_id, at, kind, actor, payload)
+		select $2::bigint, $1, 'update_posted', 'system', '{"component_status":[{"component":"Two-step authentication","status":"major_outage"}]}'
+		from generate_series(1, 100000) g`, `analyze incident_events`} {
+		var args []any
+		switch {
+		case strings.Contains(q, "$2"):
+			args = []any{t0, inc.ID}
+		case strings.Contains(q, "$1"):
+			args = []any{t0}
+		}
+		if _, err := pool.Exec(ctx, q, args...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s, pool
 }
