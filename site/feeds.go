@@ -90,12 +90,9 @@ func (b *builder) addFeeds(m *model, a assets) error {
 // feedPair adds base.rss and base.atom, rendered again only when one of
 // their entries changed.
 func (b *builder) feedPair(m *model, a assets, base, title string, updated time.Time, incs []*incident) error {
-	k := newKey(m, a, "feed").add(base, title, updated.UnixNano())
+	k := newKey(m, a, "feed").add(base, title, updated, len(incs))
 	for _, in := range incs {
-		k.incident(in)
-		for _, u := range in.Updates {
-			k.add(u.ID, u.Status, u.CreatedAt.UnixNano(), u.BodyHTML)
-		}
+		k.incident(in).updates(in)
 	}
 	key := k.String()
 	var rss, atom []byte

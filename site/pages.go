@@ -173,9 +173,7 @@ func (b *builder) addPages(m *model, a assets) error {
 				k.add(c.ID, c.Name)
 			}
 		}
-		for _, u := range in.Updates {
-			k.add(u.ID, u.Status, u.CreatedAt.UnixNano(), u.BodyHTML)
-		}
+		k.updates(in)
 		if err := b.memo(incidentPath(in.ID), typeHTML, k.String(), func() ([]byte, error) { return render(incidentPage(v, in)) }); err != nil {
 			return err
 		}

@@ -275,3 +275,35 @@ func TestRebuildReusesWhatDidNotChange(t *testing.T) {
 		}
 	}
 }
+
+// TestUnchangedRebuildKeepsTheSnapshot: a rebuild that reads the same data
+// keeps the snapshot as it is; a new UTC day (the uptime bars move) does not.
+func TestUnchangedRebuildKeepsTheSnapshot(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.scenario(t)
+	f.rebuild(t)
+	first := f.site.Snapshot()
+	f.clk.Set(t0.Add(time.Hour))
+	f.rebuild(t)
+	if f.site.Snapshot() != first {
+		t.Error("a rebuild with nothing changed made a new snapshot")
+	}
+	f.clk.Set(t0.Add(24 * time.Hour))
+	f.rebuild(t)
+	if f.site.Snapshot() == first {
+		t.Fatal("a new day kept the old snapshot")
+	}
+	if before, _ := first.Body("/"); bytes.Equal(before, mustBody(t, f.site.Snapshot(), "/")) {
+		t.Error("the home page did not move to the new day")
+	}
+}
+
+func mustBody(t *testing.T, s *Snapshot, path string) []byte {
+	t.Helper()
+	b, ok := s.Body(path)
+	if !ok {
+		t.Fatalf("no %s", path)
+	}
+	return b
+}

@@ -126,6 +126,10 @@ func (s *Site) Rebuild(ctx context.Context) error {
 
 // build renders a snapshot from a model.
 func build(m *model, a assets, prev *Snapshot) (*Snapshot, error) {
+	key := modelKey(m, a)
+	if prev != nil && prev.key == key {
+		return prev, nil
+	}
 	b := newBuilder(prev)
 	if err := b.addAPI(m); err != nil {
 		return nil, err
@@ -139,7 +143,9 @@ func build(m *model, a assets, prev *Snapshot) (*Snapshot, error) {
 	if err := b.addPages(m, a); err != nil {
 		return nil, err
 	}
-	return b.snapshot(m.Built, m.UpdatedAt), nil
+	snap := b.snapshot(m.Built, m.UpdatedAt)
+	snap.key = key
+	return snap, nil
 }
 
 // Changed asks Run to rebuild soon, for changes this process knows of

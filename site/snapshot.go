@@ -21,6 +21,7 @@ type Snapshot struct {
 	UpdatedAt time.Time
 	files     map[string]*file
 	notFound  *file
+	key       string // modelKey of what it was rendered from
 }
 
 // file is one response in both encodings, with its headers prepared so that
