@@ -156,44 +156,71 @@ func (s *Store) override(ctx context.Context, name, actor string, e Event, reaso
 // activeOverrides returns the overrides in force: for each component, the
 // latest override event if it sets a status and nothing newer (an incident
 // event naming the component, or a maintenance change on it) supersedes it.
-// The check for newer events reads only the incidents and maintenances on
-// the component changed since the override, and their events after it
-// (through the by-incident and by-maintenance indexes).
+// The check for newer events reads only the events after the override of
+// the incidents and maintenances on the component, through the by-incident
+// and by-maintenance indexes (ids, not clocks, order them: replicas' clocks
+// may differ by a little).
 func activeOverrides(ctx context.Context, tx pgx.Tx) ([]ComponentOverride, error) {
 	rows, err := tx.Query(ctx, `
-		select o.name, o.kind, coalesce(o.payload->>'to', ''), o.actor, o.at
+		select o.id, o.name, o.kind, coalesce(o.payload->>'to', ''), o.actor, o.at
 		from (
 			select distinct on (payload->'components'->>0) id, payload->'components'->>0 as name, kind, payload, actor, at
 			from incident_events
 			where incident_id is null and kind in ('component_overridden', 'component_override_cleared')
 			order by payload->'components'->>0, id desc
 		) o
-		where o.kind = 'component_overridden'
-		  and not exists (
-			select 1 from incident_components ic
-			join incidents i on i.id = ic.incident_id and i.updated_at >= o.at
-			join incident_events n on n.incident_id = i.id and n.id > o.id
-			where ic.component = o.name
-			  and n.kind in ('detected', 'created', 'extended', 'update_posted', 'component_changed')
-			  and (n.payload->'components' ? o.name
-			       or n.payload->'component_status' @> jsonb_build_array(jsonb_build_object('component', o.name))))
-		  and not exists (
-			select 1 from maintenances m
-			join incident_events n on n.maintenance_id = m.id and n.id > o.id
-			where o.name = any(m.components) and m.updated_at >= o.at and n.kind = 'maintenance_changed')
 		order by o.name`)
 	if err != nil {
 		return nil, fmt.Errorf("component overrides: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ComponentOverride, error) {
-		var o ComponentOverride
-		var kind string
-		err := row.Scan(&o.Component, &kind, &o.Status, &o.Actor, &o.At)
-		o.At = o.At.UTC()
-		return o, err
+	type latest struct {
+		ComponentOverride
+		id   int64
+		kind EventKind
+	}
+	last, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (latest, error) {
+		var l latest
+		err := row.Scan(&l.id, &l.Component, &l.kind, &l.Status, &l.Actor, &l.At)
+		l.At = l.At.UTC()
+		return l, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("component overrides: %w", err)
+	}
+	var out []ComponentOverride
+	for _, l := range last {
+		if l.kind != KindComponentOverridden {
+			continue
+		}
+		// One query per override (they are few), walking from the incidents
+		// and maintenances on the component to their events after the
+		// override through the by-incident and by-maintenance indexes (the
+		// lateral limit keeps the planner from scanning every later event).
+		var superseded bool
+		err := tx.QueryRow(ctx, `
+			select exists (
+				select 1 from incident_components ic
+				cross join lateral (
+					select 1 from incident_events n
+					where n.incident_id = ic.incident_id and n.id > $2
+					  and n.kind in ('detected', 'created', 'extended', 'update_posted', 'component_changed')
+					  and (n.payload->'components' ? $1
+					       or n.payload->'component_status' @> jsonb_build_array(jsonb_build_object('component', $1::text)))
+					limit 1) x
+				where ic.component = $1)
+			or exists (
+				select 1 from maintenances m
+				cross join lateral (
+					select 1 from incident_events n
+					where n.maintenance_id = m.id and n.id > $2 and n.kind = 'maintenance_changed'
+					limit 1) x
+				where $1 = any(m.components))`, l.Component, l.id).Scan(&superseded)
+		if err != nil {
+			return nil, fmt.Errorf("component overrides: %w", err)
+		}
+		if !superseded {
+			out = append(out, l.ComponentOverride)
+		}
 	}
 	return out, nil
 }
