@@ -9,7 +9,9 @@
 //  2. throughput: a backlog of incidents with updates committed while no
 //     relay runs, then one relay started: deliveries per second until every
 //     delivery is delivered (each a root post or update plus a thread reply,
-//     with the idempotency bookkeeping in PostgreSQL).
+//     with the idempotency bookkeeping in PostgreSQL);
+//  3. webhooks: the same for signed, Statuspage-shaped webhook deliveries to
+//     subscribers on a local receiver.
 //
 // Run it by hand (bench/notify/run.sh), not in CI.
 package main
@@ -19,6 +21,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net/http"
@@ -48,11 +51,12 @@ func main() {
 	backlogIncidents := flag.Int("incidents", 200, "incidents in the throughput backlog")
 	backlogUpdates := flag.Int("per", 10, "updates per incident in the backlog")
 	workers := flag.Int("workers", 4, "relay workers")
+	subscribers := flag.Int("subscribers", 4, "webhook subscribers for the webhook throughput")
 	conns := flag.Int("conns", 16, "database pool size")
 	fast := flag.Bool("fast", false, "PostgreSQL without fsync (as tests run it); default: durable, as serve runs it")
 	flag.Parse()
 	log.SetFlags(0)
-	if err := run(*updates, *gap, *backlogIncidents, *backlogUpdates, *workers, *conns, *fast); err != nil {
+	if err := run(*updates, *gap, *backlogIncidents, *backlogUpdates, *workers, *subscribers, *conns, *fast); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -119,7 +123,7 @@ func (rc *receiver) arrived(key string) (time.Time, bool) {
 	return t, ok
 }
 
-func run(updates int, gap time.Duration, nInc, per, workers, conns int, fast bool) error {
+func run(updates int, gap time.Duration, nInc, per, workers, subscribers, conns int, fast bool) error {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "candor-bench-notify-")
 	if err != nil {
@@ -207,31 +211,7 @@ func run(updates int, gap time.Duration, nInc, per, workers, conns int, fast boo
 
 	// 2. Throughput over a backlog.
 	t0 := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, nInc)
-	sem := make(chan struct{}, 8)
-	for i := range nInc {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			inc, err := store.CreateIncident(ctx, incidents.NewIncident{Title: fmt.Sprintf("Backlog %d", i), Message: "u0", Actor: "person:bench@example.com"})
-			if err != nil {
-				errs <- err
-				return
-			}
-			for u := 1; u < per; u++ {
-				if _, err := store.PostUpdate(ctx, inc.ID, incidents.Update{Message: fmt.Sprintf("u%d", u), Actor: "person:bench@example.com"}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := writeBacklog(ctx, store, nInc, per); err != nil {
 		return err
 	}
 	var rows int64
@@ -277,5 +257,92 @@ func run(updates int, gap time.Duration, nInc, per, workers, conns int, fast boo
 	posts, edits := rc.posts.Load()-posts0, rc.edits.Load()-edits0
 	fmt.Printf("throughput: %d deliveries (%d chat.postMessage, %d chat.update) in %s: %.0f deliveries/s, %.0f Slack calls/s\n",
 		backlog, posts, edits, took.Round(time.Millisecond), float64(backlog)/took.Seconds(), float64(posts+edits)/took.Seconds())
+	stop()
+
+	// 3. Webhooks: subscribers on loopback, a new backlog, a relay for
+	// webhooks alone.
+	var hits atomic.Int64
+	hooksSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		hits.Add(1)
+	}))
+	defer hooksSrv.Close()
+	hcfg := notify.Config{Webhooks: notify.WebhookConfig{AllowPrivate: true}}
+	hrelay, err := notify.NewRelay(notify.Options{Pool: pool, Config: hcfg, PageURL: "https://status.example.com", PageID: "bench",
+		Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), Workers: workers, Updates: store})
+	if err != nil {
+		return err
+	}
+	for i := range subscribers {
+		if _, _, err := hrelay.AddWebhook(ctx, notify.NewWebhook{URL: fmt.Sprintf("%s/hook/%d", hooksSrv.URL, i), Actor: "person:bench@example.com"}); err != nil {
+			return err
+		}
+	}
+	var before int64
+	if err := pool.QueryRow(ctx, `select coalesce(max(id), 0) from outbox`).Scan(&before); err != nil {
+		return err
+	}
+	if err := writeBacklog(ctx, store, nInc/2, per); err != nil {
+		return err
+	}
+	rctx, stop = context.WithCancel(ctx)
+	defer stop()
+	go func() { done <- hrelay.Run(rctx) }()
+	start = time.Now()
+	for {
+		var pending, missing int64
+		if err := pool.QueryRow(ctx, `select count(*) from notify_deliveries where channel like 'webhook:%' and state <> 'delivered'`).Scan(&pending); err != nil {
+			return err
+		}
+		if err := pool.QueryRow(ctx, `select count(*) from outbox o, notify_webhooks w where o.id > $1 and o.public
+			and o.kind in ('update_posted', 'status_changed', 'impact_changed', 'component_changed', 'note_published')
+			and not exists (select 1 from notify_deliveries d where d.outbox_id = o.id and d.channel = 'webhook:' || w.id)`,
+			before).Scan(&missing); err != nil {
+			return err
+		}
+		if pending == 0 && missing == 0 {
+			break
+		}
+		if time.Since(start) > 3*time.Minute {
+			return fmt.Errorf("webhooks not delivered in 10 minutes: %d pending", pending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took = time.Since(start)
+	stop()
+	if err := <-done; err != nil {
+		return err
+	}
+	fmt.Printf("webhooks: %d signed deliveries to %d subscribers on loopback in %s: %.0f deliveries/s\n",
+		hits.Load(), subscribers, took.Round(time.Millisecond), float64(hits.Load())/took.Seconds())
 	return nil
+}
+
+// writeBacklog commits incidents with updates, eight writers at a time.
+func writeBacklog(ctx context.Context, store *incidents.Store, nInc, per int) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, nInc)
+	sem := make(chan struct{}, 8)
+	for i := range nInc {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			inc, err := store.CreateIncident(ctx, incidents.NewIncident{Title: fmt.Sprintf("Backlog %d", i), Message: "u0", Actor: "person:bench@example.com"})
+			if err != nil {
+				errs <- err
+				return
+			}
+			for u := 1; u < per; u++ {
+				if _, err := store.PostUpdate(ctx, inc.ID, incidents.Update{Message: fmt.Sprintf("u%d", u), Actor: "person:bench@example.com"}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
