@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TOTP secrets at rest: with Options.SecretKey set, every TOTP secret the
@@ -88,4 +91,48 @@ func (c *Console) openSecret(operatorID int64, stored string) (string, error) {
 		return "", fmt.Errorf("operator %d: the TOTP secret does not open with this SecretKey", operatorID)
 	}
 	return string(plain), nil
+}
+
+// SealSecrets encrypts every TOTP secret still stored in plain text (active
+// or pending enrolment) with the SecretKey, and returns how many it sealed.
+// Without it, a plain secret is sealed at its operator's next sign-in with
+// a code; call it once at start-up to seal them all at once (it does
+// nothing without a SecretKey, and is safe on every replica).
+func (c *Console) SealSecrets(ctx context.Context) (int, error) {
+	if c.aead == nil {
+		return 0, nil
+	}
+	rows, err := c.o.Pool.Query(ctx, `select id, totp_secret, totp_pending from operators
+		where (totp_secret <> '' and totp_secret not like 'enc1:%') or (totp_pending <> '' and totp_pending not like 'enc1:%')`)
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	type plainRow struct {
+		id              int64
+		secret, pending string
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (plainRow, error) {
+		var p plainRow
+		err := row.Scan(&p.id, &p.secret, &p.pending)
+		return p, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal secrets: %w", err)
+	}
+	n := 0
+	for _, p := range list {
+		for _, col := range []struct{ name, value string }{{"totp_secret", p.secret}, {"totp_pending", p.pending}} {
+			if col.value == "" || strings.HasPrefix(col.value, sealedPrefix) {
+				continue
+			}
+			// Only if unchanged meanwhile (an enrolment or a reset).
+			tag, err := c.o.Pool.Exec(ctx, `update operators set `+col.name+` = $2 where id = $1 and `+col.name+` = $3`,
+				p.id, c.sealSecret(p.id, col.value), col.value)
+			if err != nil {
+				return n, fmt.Errorf("seal secrets: %w", err)
+			}
+			n += int(tag.RowsAffected())
+		}
+	}
+	return n, nil
 }

@@ -61,6 +61,26 @@ func TestTOTPSecretsEncryptedAtRest(t *testing.T) {
 	c.signOut()
 	c.signIn(old)
 
+	// SealSecrets seals the rest at once: an active secret and a pending one.
+	if _, err := e.pool.Exec(ctx, `insert into operators (email, role, password_hash, totp_secret, totp_pending, enrolled_at, created_at, updated_at)
+		values ('plain@example.com', 'viewer', $1, $2, $2, $3, $3, $3)`, hashPassword(testPassword), plain, now); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.c.SealSecrets(ctx); err != nil || n != 2 {
+		t.Errorf("SealSecrets: %d %v", n, err)
+	}
+	if n, err := e.c.SealSecrets(ctx); err != nil || n != 0 {
+		t.Errorf("SealSecrets again: %d %v", n, err)
+	}
+	var left int
+	_ = e.pool.QueryRow(ctx, `select count(*) from operators where totp_secret like '%JBSWY3DPEHPK3PXP%' or totp_pending like '%JBSWY3DPEHPK3PXP%'`).Scan(&left)
+	if left != 0 {
+		t.Errorf("%d plain secrets left", left)
+	}
+	plainOp := operator{email: "plain@example.com", password: testPassword, secret: plain}
+	d := e.browser()
+	d.signIn(plainOp)
+
 	// New recovery codes check the code against the encrypted secret too.
 	e.clk.Add(30 * time.Second)
 	if r := c.submit("/admin/account", "/admin/account/recovery-codes", url.Values{"code": {e.code(plain, 0)}}); r.status != http.StatusOK {
