@@ -36,10 +36,12 @@ type ComponentOverride struct {
 // actor, with its outbox row and change notice.
 //
 // The override stands until the person clears it (ClearComponentStatus) or
-// something newer says what the component's status is: an incident that
-// names the component (opened, extended, or an update that sets its status)
-// or a maintenance on it that starts, changes or completes. From then on the
-// status is derived again. component is a name or an id.
+// something newer says what the component's status is: a public incident
+// that names the component (opened, extended, or an update that sets its
+// status) or a maintenance on it that starts, changes or completes. From
+// then on the status is derived again. An incident not yet public (an
+// unpublished security incident) supersedes nothing until it is published,
+// so it cannot show through the components. component is a name or an id.
 func (s *Store) SetComponentStatus(ctx context.Context, component string, status ComponentStatus, actor string) (ComponentInfo, error) {
 	var errs FieldErrors
 	errs.add(checkActor(actor))
@@ -207,7 +209,7 @@ func activeOverrides(ctx context.Context, tx pgx.Tx) ([]ComponentOverride, error
 					  and (n.payload->'components' ? $1
 					       or n.payload->'component_status' @> jsonb_build_array(jsonb_build_object('component', $1::text)))
 					limit 1) x
-				where ic.component = $1)
+				where ic.component = $1 and (select public from incidents where id = ic.incident_id))
 			or exists (
 				select 1 from maintenances m
 				cross join lateral (

@@ -150,6 +150,25 @@ func TestStoreComponentOverride(t *testing.T) {
 		t.Errorf("overrides after an incident changed the component: %+v", ovs)
 	}
 
+	// An incident that is not public supersedes nothing until it is.
+	if _, err := s.SetComponentStatus(ctx, "API", MajorOutage, "person:ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	internal, err := s.CreateIncident(ctx, NewIncident{Title: "Suspected intrusion", Message: "Looking into it.", Actor: "person:bob@example.com",
+		Visibility: Internal, Components: []ComponentUpdate{{"API", PartialOutage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := componentStatus(t, s, "API"); got != MajorOutage {
+		t.Errorf("API %s after an internal incident named it", got)
+	}
+	if _, err := s.PostUpdate(ctx, internal.ID, Update{Message: "We are investigating API errors.", Actor: "person:bob@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := componentStatus(t, s, "API"); got != PartialOutage {
+		t.Errorf("API %s once the incident that named it is public", got)
+	}
+
 	// A maintenance that starts on an overridden component supersedes it.
 	if _, err := s.SetComponentStatus(ctx, "Dashboard", DegradedPerformance, "person:ada@example.com"); err != nil {
 		t.Fatal(err)
