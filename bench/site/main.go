@@ -162,7 +162,7 @@ func run(dur time.Duration, conns, threads, rounds int) error {
 		quiet += time.Since(t)
 	}
 	fmt.Printf("\n## Rebuilding every 100 ms, median of %d rounds, the three cases in turn\n\n", repeat)
-	fmt.Printf("One rebuild on an idle machine: %.1f ms (mean of 20).\n\n", float64(quiet)/20/1e6)
+	fmt.Printf("One rebuild with nothing changed: %.1f ms (mean of 20, before the load).\n\n", float64(quiet)/20/1e6)
 	open, err := store.List(ctx, incidents.ListFilter{OpenOnly: true, PublicOnly: true})
 	if err != nil || len(open) == 0 {
 		return fmt.Errorf("no open incident: %v", err)
