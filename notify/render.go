@@ -137,9 +137,11 @@ func renderRoot(inc incidents.Incident, pageURL string, oncall, buttons bool) (s
 		return slack.NewTextBlockObject(slack.MarkdownType, "*"+name+"*\n"+value, false, false)
 	}
 	fields := []*slack.TextBlockObject{field("Status", status)}
-	// A suspicion is for on-call: the public hears of security only in
-	// the words a person published, or once a person confirmed it.
-	if oncall || inc.Classification != incidents.Security || inc.Confirmed {
+	// The public hears of security only in the words a person published:
+	// its root says no more than "no indication of a security incident"
+	// (the policy's own words) or a person's "not a security incident", and
+	// drops even that once the classification changes.
+	if oncall || inc.Classification == incidents.NonSecurity {
 		fields = append(fields, field("Classification", classificationWords(inc)))
 	}
 	fields = append(fields, field("Impact", title(string(inc.Impact))), field("Started", utc(inc.StartedAt)),

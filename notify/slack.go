@@ -81,8 +81,9 @@ func (d *slackDest) filter() string {
 		return "o.incident_id is not null"
 	}
 	// Security incidents reach the public channel only once published: the
-	// outbox marks public only what may be shown to customers.
-	return "o.public and o.incident_id is not null"
+	// outbox marks public only what may be shown to customers. A change of
+	// classification comes too, to edit an existing root (never to make one).
+	return "o.incident_id is not null and (o.public or o.kind = 'classification_changed')"
 }
 
 // deliver makes Slack show one event: the incident's root message exists
@@ -93,6 +94,9 @@ func (d *slackDest) deliver(ctx context.Context, dl *delivery) error {
 		return nil
 	}
 	inc := *dl.Incident
+	if !d.oncall && !dl.Public && dl.Root == nil {
+		return nil // not published: no root in the public channel, and none made now
+	}
 	rootText, rootBlocks := renderRoot(inc, d.c.pageURL, d.oncall, d.c.buttons)
 	rootKey := fmt.Sprintf("root/%s/%d", d.slackChannel, inc.ID)
 	var root slackMessage
@@ -116,6 +120,9 @@ func (d *slackDest) deliver(ctx context.Context, dl *delivery) error {
 		if err != nil {
 			return err
 		}
+	}
+	if !d.oncall && !dl.Public {
+		return nil // the root is current; the event itself is not for the public
 	}
 	text := renderReply(dl, d.c.pageURL, d.oncall)
 	if text == "" {

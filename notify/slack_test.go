@@ -258,13 +258,30 @@ func TestSlackRootThreadRepliesAndEdits(t *testing.T) {
 		t.Errorf("public reply names the author: %q", pth[1].Text)
 	}
 
-	e.post(id, incidents.Update{Status: incidents.StatusResolved, Message: "Login works again."})
+	// A person reclassifies without publishing: the public root stops
+	// saying "no indication of a security incident" and says nothing more.
+	if _, err := e.store.Reclassify(context.Background(), id, incidents.Security, "The error page leaked session ids.", "person:ada@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "the public root to drop its classification", func() bool {
+		return !strings.Contains(e.slack.roots(publicCh)[0].Blocks, "Classification")
+	})
+	if b := e.slack.roots(publicCh)[0].Blocks; strings.Contains(b, "ecurity incident") {
+		t.Errorf("the public root reveals the reclassification: %s", b)
+	}
 	e.waitThread(oncallCh, 5)
+	if _, pth := e.waitThread(publicCh, 2); strings.Contains(texts(pth), "lassification") {
+		t.Errorf("the reclassification reached the public thread:%s", texts(pth))
+	}
+	contains(t, "on-call root", e.slack.roots(oncallCh)[0].Blocks, "Security incident (confirmed)")
+
+	e.post(id, incidents.Update{Status: incidents.StatusResolved, Message: "Login works again."})
+	e.waitThread(oncallCh, 6)
 	e.waitThread(publicCh, 3)
 	for _, ch := range []string{oncallCh, publicCh} {
 		eventually(t, wait, ch+" root to show resolved", func() bool { return strings.Contains(e.slack.roots(ch)[0].Blocks, "Resolved at") })
-		if got := e.slack.roots(ch)[0]; got.Edits < 2 {
-			t.Errorf("%s root edited %d times, want at least 2 (identified, resolved)", ch, got.Edits)
+		if got := e.slack.roots(ch)[0]; got.Edits < 3 {
+			t.Errorf("%s root edited %d times, want at least 3 (identified, reclassified, resolved)", ch, got.Edits)
 		}
 	}
 	if d := e.slack.duplicates(); len(d) > 0 {
