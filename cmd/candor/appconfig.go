@@ -19,6 +19,7 @@ import (
 	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/probes/demo"
 	"github.com/candorhq/candor/runbooks"
+	"github.com/candorhq/candor/site/console"
 )
 
 // appConfig is the whole configuration file. Each part owns the type of its
@@ -41,6 +42,9 @@ type consoleConfig struct {
 	// SecureCookies marks cookies Secure even when page.url is plain http
 	// (TLS ends at a proxy in front).
 	SecureCookies bool `yaml:"secure_cookies"`
+	// SecretKey encrypts operators' TOTP secrets at rest: 32 random bytes,
+	// base64 or hex (openssl rand -base64 32), as ${ENV} or file:/path.
+	SecretKey config.Secret `yaml:"secret_key"`
 }
 
 // Components is the configured components, in order.
@@ -100,7 +104,15 @@ func (cfg *appConfig) sections() map[string]section {
 			return true
 		},
 		"console": func(c *config.Checker, path string) bool {
-			return c.Decode(path, &cfg.Console)
+			if !c.Decode(path, &cfg.Console) {
+				return false
+			}
+			if cfg.Console.SecretKey.IsSet() {
+				if _, err := console.ParseSecretKey(cfg.Console.SecretKey.Reveal()); err != nil {
+					c.Errorf(path+".secret_key", "%v", err)
+				}
+			}
+			return true
 		},
 		"components": func(c *config.Checker, path string) bool {
 			return c.Decode(path, &cfg.Incidents.Components)

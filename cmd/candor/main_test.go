@@ -63,6 +63,7 @@ func TestCheckSyntaxErrorAndUnknownSection(t *testing.T) {
 		"unknown": {"page:\n  name: x\nprobs: []\n", ":3:1: unknown key \"probs\""},
 		"type":    {"components: 3\n", ":1:13: expected a list, found a whole number"},
 		"empty":   {"", "the configuration is empty"},
+		"key":     {"console:\n  secret_key: tooshort\n", ":2:15: the key is 6 bytes, want 32"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := writeFile(t, "c.yaml", tc.body)

@@ -138,13 +138,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Error("public site updates stopped", "err", err)
 		}
 	})
+	var consoleKey []byte
+	if cfg.Console.SecretKey.IsSet() {
+		consoleKey, _ = console.ParseSecretKey(cfg.Console.SecretKey.Reveal()) // checked with the config
+	}
 	admin, err := console.New(console.Options{
 		Pool: db.Pool, Incidents: store, Runbooks: set, Probes: probes.NewStore(db.Pool),
 		BaseURL: pageURL, PageID: cfg.Page.ID, Logger: log,
 		TrustForwardedFor: cfg.Console.TrustForwardedFor, Secure: cfg.Console.SecureCookies,
+		SecretKey: consoleKey,
 	})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
+	}
+	if n, err := admin.SealSecrets(ctx); err != nil {
+		return fmt.Errorf("console: encrypt TOTP secrets: %w", err)
+	} else if n > 0 {
+		log.Info("console: TOTP secrets encrypted at rest", "count", n)
 	}
 
 	mux := http.NewServeMux()
