@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/candorhq/candor/incidents"
@@ -84,7 +85,7 @@ func axe(t *testing.T, ctx context.Context, where string) {
 	t.Helper()
 	eval[bool](t, ctx, axeSource+";true")
 	raw := eval[string](t, ctx, `axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
-		.then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.html)}))))`)
+		.then(r => JSON.stringify(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.html + " " + JSON.stringify(n.any.map(a => a.data)))}))))`)
 	var vs []axeViolation
 	if err := json.Unmarshal([]byte(raw), &vs); err != nil {
 		t.Fatal(err)
@@ -153,6 +154,23 @@ func TestBrowserHomeAndIncident(t *testing.T) {
 	tip := eval[string](t, ctx, bar+`.querySelector(".tip").innerText`)
 	if got := eval[string](t, ctx, `getComputedStyle(`+bar+`.querySelector(".tip")).display`); got == "none" || !strings.Contains(tip, "97.22% uptime") {
 		t.Errorf("focused day: display %s, tip %q", got, tip)
+	}
+	// Hover: the mouse over today's bar of the component in the incident
+	// shows the day's tip with a link to the incident.
+	today := `document.querySelectorAll("ol.bars")[1].lastElementChild`
+	eval[bool](t, ctx, `document.activeElement.blur(); `+today+`.scrollIntoView({block: "center"}); true`)
+	rect := eval[[]float64](t, ctx, `(() => { const r = `+today+`.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2] })()`)
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, input.DispatchMouseEvent, input.DispatchMouseEventParams{Type: input.DispatchMouseEventTypeMouseMoved, X: rect[0], Y: rect[1]})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval[string](t, ctx, `getComputedStyle(`+today+`.querySelector(".tip")).display`); got == "none" {
+		t.Errorf("today's tip is hidden under the mouse")
+	}
+	if got := eval[string](t, ctx, today+`.querySelector(".tip a").textContent`); got != "Two-step codes rejected" {
+		t.Errorf("today's tip links %q", got)
 	}
 	// Keyboard: Tab from the top reaches the skip link, then the page's links
 	// and every day of the bars in order.
