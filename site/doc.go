@@ -22,8 +22,8 @@
 // Every response is held in identity and gzip form with a strong ETag
 // (If-None-Match gives 304), Cache-Control with a short max-age,
 // stale-while-revalidate and stale-if-error, and security headers (a CSP
-// without unsafe-inline, nosniff, Referrer-Policy, frame-ancestors 'none'
-// except for the badge, which other pages embed).
+// without unsafe-inline, nosniff, Referrer-Policy, frame-ancestors 'none';
+// the badge is embedded with <img>, which frame-ancestors does not stop).
 // [Site.Rebuild] replaces the snapshot from the incidents Store, rendering
 // again only what changed; [Site.Run] rebuilds on every change notice
 // (LISTEN on incidents.NotifyChannel, debounced), on the hour, and when

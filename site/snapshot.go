@@ -55,8 +55,6 @@ const (
 // script or style, no frames, no forms, no plugins.
 const csp = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// svgCSP keeps a badge inert even when opened directly.
-const svgCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors *"
 
 // Cache-Control of a snapshot's responses: a CDN or browser may reuse them
 // for a few seconds, serve them while it revalidates, and keep serving them
@@ -145,9 +143,6 @@ func headers(path, ctype, cache, etag string, n int, enc string) http.Header {
 	}
 	if enc != "" {
 		h["Content-Encoding"] = []string{enc}
-	}
-	if ctype == typeSVG {
-		h["Content-Security-Policy"] = []string{svgCSP}
 	}
 	// The API, the feeds and the badges are read by other sites' widgets.
 	if strings.HasPrefix(path, "/api/") || ctype == typeSVG || ctype == typeRSS || ctype == typeAtom || path == "/badge.json" {
