@@ -55,7 +55,6 @@ const (
 // script or style, no frames, no forms, no plugins.
 const csp = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-
 // Cache-Control of a snapshot's responses: a CDN or browser may reuse them
 // for a few seconds, serve them while it revalidates, and keep serving them
 // for a day if Candor cannot answer.
