@@ -16,6 +16,7 @@ import (
 
 	"github.com/candorhq/candor/incidents"
 	"github.com/candorhq/candor/internal/config"
+	"github.com/candorhq/candor/notify"
 	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/probes/demo"
 	"github.com/candorhq/candor/runbooks"
@@ -32,6 +33,7 @@ type appConfig struct {
 	Probes    []probes.Probe
 	Runbooks  runbooksConfig
 	Console   consoleConfig
+	Notify    notify.Config
 }
 
 // consoleConfig is how the operator console meets the network in front of it.
@@ -116,6 +118,13 @@ func (cfg *appConfig) sections() map[string]section {
 		},
 		"components": func(c *config.Checker, path string) bool {
 			return c.Decode(path, &cfg.Incidents.Components)
+		},
+		"notify": func(c *config.Checker, path string) bool {
+			if !c.Decode(path, &cfg.Notify) {
+				return false
+			}
+			notify.Check(c, path, &cfg.Notify)
+			return true
 		},
 		"incidents": func(c *config.Checker, path string) bool {
 			return c.Decode(path, &cfg.Incidents.Policy)

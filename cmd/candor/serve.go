@@ -23,6 +23,7 @@ import (
 
 	"github.com/candorhq/candor/internal/migrate"
 	"github.com/candorhq/candor/internal/pgcluster"
+	"github.com/candorhq/candor/notify"
 	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/probes/demo"
 	"github.com/candorhq/candor/runbooks"
@@ -142,6 +143,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Console.SecretKey.IsSet() {
 		consoleKey, _ = console.ParseSecretKey(cfg.Console.SecretKey.Reveal()) // checked with the config
 	}
+	// Notify: the outbox relay (Slack, webhooks) on every replica; they
+	// share the work through PostgreSQL. Run checks the Slack token first
+	// and logs a clear error; Slack's messages then wait, none is lost.
+	relay, err := notify.NewRelay(notify.Options{Pool: db.Pool, Config: cfg.Notify, PageURL: pageURL, PageID: cfg.Page.ID,
+		Registerer: reg, Logger: log, Timeline: store, Updates: store, Workers: 4})
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	bgWork.Go(func() {
+		if err := relay.Run(bg); err != nil {
+			log.Error("notify relay stopped", "err", err)
+		}
+	})
 	admin, err := console.New(console.Options{
 		Pool: db.Pool, Incidents: store, Runbooks: set, Probes: probes.NewStore(db.Pool),
 		BaseURL: pageURL, PageID: cfg.Page.ID, Logger: log,
@@ -166,6 +180,27 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/admin/", admin.Handler())
 	mux.Handle("/api/v1/", admin.Handler())
+	// Slack commands and buttons: over HTTP with the signing secret, or
+	// over Socket Mode with the app token (no public URL).
+	if sc := cfg.Notify.Slack; sc.SigningSecret.IsSet() || sc.AppToken.IsSet() {
+		cmds, err := notify.NewSlackCommands(notify.SlackCommandOptions{SigningSecret: sc.SigningSecret,
+			Incidents: store, Pool: db.Pool, Logger: log,
+			Operators: notify.SlackEmailOperators(sc, operatorByEmail(db.Pool))})
+		if err != nil {
+			return fmt.Errorf("slack commands: %w", err)
+		}
+		if sc.SigningSecret.IsSet() {
+			mux.Handle("POST /slack/commands", cmds)
+			mux.Handle("POST /slack/interactive", cmds)
+		}
+		if sc.AppToken.IsSet() {
+			bgWork.Go(func() {
+				if err := cmds.RunSocketMode(bg, sc); err != nil {
+					log.Error("Slack Socket Mode stopped", "err", err)
+				}
+			})
+		}
+	}
 	mux.Handle("/", pub.Handler())
 
 	srv := &http.Server{
@@ -198,6 +233,21 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	wg.Wait()
 	return nil
+}
+
+// operatorByEmail finds the enrolled, enabled operator with an email, for
+// Slack commands.
+func operatorByEmail(pool *pgxpool.Pool) func(ctx context.Context, email string) (notify.Operator, error) {
+	return func(ctx context.Context, email string) (notify.Operator, error) {
+		op, err := console.LookupOperator(ctx, pool, email)
+		if errors.Is(err, console.ErrNotFound) || err == nil && (!op.Enrolled || op.Disabled) {
+			return notify.Operator{}, notify.ErrUnknownUser
+		}
+		if err != nil {
+			return notify.Operator{}, err
+		}
+		return notify.Operator{ID: op.Email, Role: string(op.Role)}, nil
+	}
 }
 
 // publicURL is the configured page URL, or this server's own address.
@@ -300,7 +350,7 @@ func openDatabase(ctx context.Context, o *options, log *slog.Logger, attach bool
 }
 
 // maxConns is the most connections one candor process opens.
-const maxConns = 12
+const maxConns = 16
 
 func connect(ctx context.Context, connString string) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(connString)
@@ -310,8 +360,8 @@ func connect(ctx context.Context, connString string) (*pgxpool.Pool, error) {
 	pcfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	pcfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	// The connection budget of one replica (docs/operations.md): two held by
-	// LISTEN (public site, relay), the rest for probes, incidents, the
-	// console and the relay's deliveries.
+	// LISTEN (public site, relay), up to eight for the relay's four workers,
+	// the rest for probes, incidents and the console.
 	pcfg.MaxConns = maxConns
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
