@@ -233,7 +233,7 @@ func (c *Checker) Decode(path string, v any) bool {
 		for i, item := range seq.Values {
 			ev := reflect.New(rv.Elem().Type().Elem())
 			itemPath := fmt.Sprintf("%s[%d]", path, i)
-			if err := yaml.NodeToValue(item, ev.Interface(), yaml.Strict()); err != nil {
+			if err := nodeToValue(item, ev.Interface()); err != nil {
 				c.yamlError(itemPath, err)
 			} else {
 				c.walk(itemPath, ev.Elem())
@@ -241,12 +241,23 @@ func (c *Checker) Decode(path string, v any) bool {
 			out = reflect.Append(out, ev.Elem())
 		}
 		rv.Elem().Set(out)
-	} else if err := yaml.NodeToValue(n, v, yaml.Strict()); err != nil {
+	} else if err := nodeToValue(n, v); err != nil {
 		c.yamlError(path, err)
 	} else {
 		c.walk(path, rv.Elem())
 	}
 	return len(c.problems) == before
+}
+
+// nodeToValue decodes n into v strictly. go-yaml panics on some malformed
+// documents (a tag with no value: "! 000"); that becomes an error here.
+func nodeToValue(n ast.Node, v any) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errors.New("this value cannot be read: check its syntax")
+		}
+	}()
+	return yaml.NodeToValue(n, v, yaml.Strict())
 }
 
 func (c *Checker) yamlError(path string, err error) {
