@@ -74,7 +74,7 @@ type result struct {
 	incidents, updates        int
 	rollupsDaily, rollupsHour int
 	full, unchanged, changed  []time.Duration
-	homeBytes                 int
+	homeBytes, paths          int
 }
 
 func run(days []int, rounds int) error {
@@ -119,9 +119,9 @@ func run(days []int, rounds int) error {
 		fmt.Printf("# %d days done, load average %s\n", d, loadavg())
 	}
 
-	fmt.Printf("\n| history | incidents (updates) | daily / hourly rollup rows | home page | full rebuild | unchanged | after one update |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("\n| history | incidents (updates) | daily / hourly rollup rows | responses | home page | full rebuild | unchanged | after one update |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		fmt.Printf("| %d days | %d (%d) | %d / %d | %d bytes | %s | %s | %s |\n", r.days, r.incidents, r.updates, r.rollupsDaily, r.rollupsHour, r.homeBytes,
+		fmt.Printf("| %d days | %d (%d) | %d / %d | %d | %d bytes | %s | %s | %s |\n", r.days, r.incidents, r.updates, r.rollupsDaily, r.rollupsHour, r.paths, r.homeBytes,
 			summary(r.full), summary(r.unchanged), summary(r.changed))
 	}
 	fmt.Printf("\nmedian ms (p95 ms) of %d rebuilds each; load average at end %s\n", rounds, loadavg())
@@ -158,6 +158,7 @@ func measure(ctx context.Context, pool *pgxpool.Pool, days, rounds int) (result,
 		return r, fmt.Errorf("no home page in the snapshot")
 	}
 	r.homeBytes = len(home)
+	r.paths = len(s.Snapshot().Paths())
 	for range rounds {
 		s, err := newSite()
 		if err != nil {
@@ -206,6 +207,11 @@ func seed(ctx context.Context, pool *pgxpool.Pool, days int, r *result) (int64, 
 	// hours, daily rows for the last days UTC days (today included).
 	hour := now.Truncate(time.Hour)
 	day := now.Truncate(24 * time.Hour)
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx)
 	for pi, p := range probeNames {
 		for li, loc := range locations {
 			failedOn := map[time.Time]int{}
@@ -216,7 +222,7 @@ func seed(ctx context.Context, pool *pgxpool.Pool, days int, r *result) (int64, 
 					failed = 20 + h%60
 				}
 				failedOn[bucket.Truncate(24*time.Hour)] += failed
-				if _, err := pool.Exec(ctx, `insert into probe_rollups_hourly (probe, location, bucket, runs, ok, degraded, failed, with_signals, duration_ms_sum, duration_ms_max)
+				if _, err := tx.Exec(ctx, `insert into probe_rollups_hourly (probe, location, bucket, runs, ok, degraded, failed, with_signals, duration_ms_sum, duration_ms_max)
 					values ($1, $2, $3, 240, $4, 0, $5, 0, 96000, 900)`, p, loc, bucket, 240-failed, failed); err != nil {
 					return 0, err
 				}
@@ -225,13 +231,16 @@ func seed(ctx context.Context, pool *pgxpool.Pool, days int, r *result) (int64, 
 			for d := range days {
 				bucket := day.AddDate(0, 0, -d)
 				failed := failedOn[bucket]
-				if _, err := pool.Exec(ctx, `insert into probe_rollups_daily (probe, location, bucket, runs, ok, degraded, failed, with_signals, duration_ms_sum, duration_ms_max)
+				if _, err := tx.Exec(ctx, `insert into probe_rollups_daily (probe, location, bucket, runs, ok, degraded, failed, with_signals, duration_ms_sum, duration_ms_max)
 					values ($1, $2, $3, 5760, $4, 0, $5, 0, 2304000, 900)`, p, loc, bucket, 5760-failed, failed); err != nil {
 					return 0, err
 				}
 				r.rollupsDaily++
 			}
 		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
 	}
 	actor := "person:bench@example.com"
 	for i := 0; i*3 < days; i++ {
