@@ -228,3 +228,23 @@ func dumpDatabase(t *testing.T, dataDir string) string {
 	}
 	return b.String()
 }
+
+// count returns how many recorded calls to path contain every one of parts.
+func (rs *recordingSlack) count(path string, parts ...string) int {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	n := 0
+next:
+	for _, b := range rs.bodies {
+		if !strings.HasPrefix(b, path+" ") {
+			continue
+		}
+		for _, p := range parts {
+			if !strings.Contains(b, p) {
+				continue next
+			}
+		}
+		n++
+	}
+	return n
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/candorhq/candor/probes/demo"
+)
+
+// TestTwoReplicasOneKilled runs two candor replicas on one database and one
+// location, breaks the demo login, kills one replica with SIGKILL, and checks
+// that each probe ran at most once per interval, that Slack got one root
+// message per incident and channel and every update once, and that the
+// survivor's public pages stay current.
+func TestTwoReplicasOneKilled(t *testing.T) {
+	_, startDB := stoppableCluster(t)
+	cl := startDB()
+	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+	t.Setenv("DATABASE_URL", cl.URL("candor"))
+
+	slack := newRecordingSlack(t)
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-replicas")
+	demoSrv := httptest.NewServer(demo.New(demo.Options{}))
+	t.Cleanup(demoSrv.Close)
+	cfgPath := filepath.Join(t.TempDir(), "candor.yaml")
+	cfg := demoConfig(strings.TrimPrefix(demoSrv.URL, "http://")) + fmt.Sprintf(`
+notify:
+  slack:
+    token: ${SLACK_BOT_TOKEN}
+    public_channel: CPUBLIC
+    oncall_channel: CONCALL
+    api_url: %s
+`, slack.srv.GetAPIURL())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	a, _ := startCandor(t, "serve", "--config", cfgPath, "--listen", addrA, "--data-dir", t.TempDir())
+	waitFor(t, "http://"+addrA+"/readyz", 200, 60*time.Second)
+	b, outB := startCandor(t, "serve", "--config", cfgPath, "--listen", addrB, "--data-dir", t.TempDir())
+	waitFor(t, "http://"+addrB+"/readyz", 200, 60*time.Second)
+
+	resp, err := http.Post(demoSrv.URL+"/_fault", "application/json", strings.NewReader(`{"mode":"events_down"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	eventually(t, "the incident's root message in both channels", func() bool {
+		return slack.count("/chat.postMessage", "channel=CPUBLIC") > 0 && slack.count("/chat.postMessage", "channel=CONCALL") > 0
+	})
+
+	// One replica dies hard; the other carries on alone.
+	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Wait()
+	code, token, stderr := runCmd(t, t.Context(), "token", "create", "--role", "responder", "--name", "t", "--config", cfgPath)
+	if code != 0 {
+		t.Fatalf("token create: %s", stderr)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addrB+"/api/v1/incidents/1/updates",
+		strings.NewReader(`{"status":"identified","message":"Survivor says: the events store is down."}`))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token))
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("post an update to the survivor: %v %v", resp, err)
+	}
+	eventually(t, "the survivor's page to show the update", func() bool {
+		body, _ := waitFor(t, "http://"+addrB+"/", 200, time.Second)
+		return strings.Contains(body, "Survivor says")
+	})
+	eventually(t, "the update in Slack", func() bool { return slack.count("/chat.postMessage", "Survivor says") >= 1 })
+	conn, err := pgx.Connect(t.Context(), cl.ConnString("candor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// The survivor goes on probing alone: runs of the login probe in two
+	// more intervals after the kill.
+	killedAt := time.Now()
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
+		var n int
+		_ = conn.QueryRow(t.Context(), `select count(*) from probe_results where probe = 'login' and started_at > $1`, killedAt).Scan(&n)
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the survivor stored %d runs of the login probe in the 90 s after the kill, want 2 or more:\n%s", n, outB.String())
+		}
+	}
+
+	for _, ch := range []string{"CPUBLIC", "CONCALL"} {
+		if n := slack.count("/chat.postMessage", "Survivor says", "channel="+ch); n != 1 {
+			t.Errorf("the update was posted %d times to %s, want once", n, ch)
+		}
+	}
+	for _, ch := range []string{"CPUBLIC", "CONCALL"} {
+		roots := 0
+		slack.mu.Lock()
+		for _, body := range slack.bodies {
+			if strings.HasPrefix(body, "/chat.postMessage ") && strings.Contains(body, "channel="+ch) && !strings.Contains(body, "thread_ts=") {
+				roots++
+			}
+		}
+		slack.mu.Unlock()
+		if roots != 1 {
+			t.Errorf("%d root messages in %s for one incident, want 1", roots, ch)
+		}
+	}
+	var doubled, runs int
+	if err := conn.QueryRow(t.Context(), `select count(*) filter (where n > 1), coalesce(sum(n), 0) from (
+		select count(*) n from probe_results group by probe, location, floor(extract(epoch from started_at) / 15)) t`).Scan(&doubled, &runs); err != nil {
+		t.Fatal(err)
+	}
+	if runs == 0 || doubled != 0 {
+		t.Errorf("%d probe runs stored, %d intervals with a probe run twice; want some and none", runs, doubled)
+	}
+	if err := b.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(); err != nil {
+		t.Errorf("the survivor exited with %v:\n%s", err, outB.String())
+	}
+}
