@@ -38,10 +38,14 @@ const (
 //	    backoff_base: 2s
 //	    backoff_max: 10m
 //	    poll_interval: 5s
+//	  email:                             # see EmailConfig
+//	    host: smtp.example.com
+//	    from: "Example Status <status@example.com>"
 type Config struct {
 	Slack    SlackConfig    `yaml:"slack"`
 	Webhooks WebhookConfig  `yaml:"webhooks"`
 	Delivery DeliveryConfig `yaml:"delivery"`
+	Email    EmailConfig    `yaml:"email"`
 }
 
 // WebhookConfig is the notify.webhooks: section. Subscribers themselves
@@ -144,6 +148,7 @@ func Check(c *config.Checker, path string, cfg *Config) {
 	if cfg.Webhooks.PauseAfter < 0 {
 		c.Errorf(path+".webhooks.pause_after", "pause_after must be positive")
 	}
+	checkEmail(c, path+".email", cfg.Email)
 	d := cfg.Delivery
 	dp := path + ".delivery"
 	if d.MaxAttempts < 0 {

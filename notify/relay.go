@@ -81,6 +81,7 @@ type Relay struct {
 	hold       time.Duration // how long a channel that cannot work waits before trying again
 	channels   []channel     // Slack's, fixed at start
 	slack      *slackClient  // nil when Slack is not configured
+	mailer     *smtpSender   // nil when email is not configured
 	pageID     string
 	pageURL    string
 	updates    UpdatesReader
@@ -142,6 +143,14 @@ func NewRelay(o Options) (*Relay, error) {
 		if c := o.Config.Slack.OncallChannel; c != "" {
 			r.channels = append(r.channels, &slackDest{c: r.slack, slackChannel: c, oncall: true})
 		}
+	}
+	if o.Config.Email.Enabled() {
+		s, err := newSMTPSender(o.Config.Email)
+		if err != nil {
+			return nil, err
+		}
+		r.mailer = s
+		r.channels = append(r.channels, &emailDest{r: r, s: s})
 	}
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
@@ -340,6 +349,11 @@ func (r *Relay) pass(ctx context.Context) (time.Time, error) {
 	next, err := r.refreshGauges(ctx)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if due, err := r.sendConfirmations(ctx); err != nil {
+		errs = append(errs, err)
+	} else if !due.IsZero() && (next.IsZero() || due.Before(next)) {
+		next = due
 	}
 	return next, errors.Join(errs...)
 }
@@ -621,6 +635,9 @@ func (r *Relay) record(b *pgx.Batch, d *delivery, derr error) {
 		r.m.failed.WithLabelValues(d.Channel).Inc()
 		b.Queue(`update notify_deliveries set next_attempt_at = $2, last_error = $3, updated_at = $4 where id = $1`,
 			d.ID, until, truncate(derr.Error(), 500), now)
+	case errors.Is(derr, errMoreRecipients):
+		// Email ran out of its budget with subscribers left: again at once.
+		b.Queue(`update notify_deliveries set next_attempt_at = $2, updated_at = $2 where id = $1`, d.ID, now)
 	case errors.As(derr, &held):
 		r.setHealth(d.Channel, held.err)
 		r.log.Error("notify: channel cannot deliver; its deliveries are held", "channel", d.Channel, "err", held.err)
