@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	smtpd "github.com/emersion/go-smtp"
 
 	"github.com/candorhq/candor/incidents"
@@ -31,6 +32,7 @@ type mailServer struct {
 	failMail atomic.Int32 // answer 451 to MAIL FROM this many times
 	failData atomic.Int32 // answer 554 after DATA this many times
 	reject   atomic.Value // string: a recipient refused with 550
+	password atomic.Value // string: when set, AUTH PLAIN as "status" with it is required
 
 	mu   sync.Mutex
 	srv  *smtpd.Server
@@ -50,6 +52,7 @@ func newMailServer(t *testing.T) *mailServer {
 	t.Helper()
 	ms := &mailServer{t: t}
 	ms.reject.Store("")
+	ms.password.Store("")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +68,7 @@ func (ms *mailServer) serve(l net.Listener) {
 	s.Domain = "mx.test"
 	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
 	s.ErrorLog = nopLogger{}
+	s.AllowInsecureAuth = true // on loopback, as net/smtp allows too
 	ms.mu.Lock()
 	ms.srv, ms.down = s, false
 	ms.mu.Unlock()
@@ -130,11 +134,26 @@ func (ms *mailServer) NewSession(*smtpd.Conn) (smtpd.Session, error) {
 type mailSession struct {
 	ms       *mailServer
 	from, to string
+	authed   bool
+}
+
+func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *mailSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if want := s.ms.password.Load().(string); want == "" || user != "status" || pass != want {
+			return &smtpd.SMTPError{Code: 535, EnhancedCode: smtpd.EnhancedCode{5, 7, 8}, Message: "authentication failed"}
+		}
+		s.authed = true
+		return nil
+	}), nil
 }
 
 func (s *mailSession) Reset()        { s.from, s.to = "", "" }
 func (s *mailSession) Logout() error { return nil }
 func (s *mailSession) Mail(from string, _ *smtpd.MailOptions) error {
+	if s.ms.password.Load().(string) != "" && !s.authed {
+		return &smtpd.SMTPError{Code: 530, EnhancedCode: smtpd.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
 	if s.ms.failMail.Add(-1) >= 0 {
 		return &smtpd.SMTPError{Code: 451, EnhancedCode: smtpd.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	}
@@ -506,4 +525,95 @@ func TestComposeMailEscapesAndKeepsHeadersOnOneLine(t *testing.T) {
 	}
 	contains(t, "html", g.HTML, "&lt;script&gt;", "Ünïcode &amp; more", "&lt;img src=x")
 	contains(t, "text", g.Text, "</p><script>alert(1)</script>", "Ünïcode & more")
+}
+
+func TestEmailBadCredentialsOrNoSTARTTLSHoldDeliveries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ms := newMailServer(t)
+	const password = "s3cret-smtp-pass"
+	ms.password.Store(password)
+	e.confirmed(e.subscriptions(), "held@example.org")
+	id := e.openIncident()
+	e.post(id, incidents.Update{Message: "Held, then sent."})
+
+	for _, c := range []struct {
+		name     string
+		mut      func(*EmailConfig)
+		wantHeld string
+	}{
+		{"wrong password", func(c *EmailConfig) { c.Username, c.Password = "status", config.NewSecret("wrong-pass") }, "authentication refused"},
+		{"no STARTTLS", func(c *EmailConfig) { on := true; c.StartTLS = &on }, "STARTTLS"},
+	} {
+		r, _ := e.relay(func(o *Options) { o.Config = e.emailConfig(ms); c.mut(&o.Config.Email) })
+		stop := e.start(r)
+		eventually(t, wait, c.name+" reported in Health", func() bool { return strings.Contains(r.Health()[EmailChannel], c.wantHeld) })
+		stop()
+		var attempts int
+		if err := e.pool.QueryRow(ctx, `select coalesce(max(attempts), 0) from notify_deliveries where channel = 'email'`).Scan(&attempts); err != nil || attempts != 0 {
+			t.Errorf("%s: a held delivery was charged %d attempts (%v)", c.name, attempts, err)
+		}
+		// The next relay (the fixed configuration) must not wait out this one's hold.
+		if _, err := e.pool.Exec(ctx, `update notify_deliveries set next_attempt_at = now() where state = 'pending'`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(ms.mails()); n != 0 {
+		t.Fatalf("%d mails sent without credentials", n)
+	}
+	r, _ := e.relay(func(o *Options) {
+		o.Config = e.emailConfig(ms)
+		o.Config.Email.Username, o.Config.Email.Password = "status", config.NewSecret(password)
+	})
+	e.start(r)
+	eventually(t, wait, "the mails once the password is right", func() bool { return len(ms.mailsTo("held@example.org")) >= 2 })
+	e.emailIdle()
+	if strings.Contains(e.logs.String(), password) || strings.Contains(e.logs.String(), "wrong-pass") {
+		t.Errorf("a password reached the log")
+	}
+}
+
+func TestEmailConfigCheck(t *testing.T) {
+	env := map[string]string{"SMTP_PASSWORD": "smtp-secret-1"}
+	for _, c := range []struct {
+		yaml string
+		want string
+	}{
+		{"notify:\n  email:\n    host: smtp.example.com\n", "both host and from"},
+		{"notify:\n  email:\n    host: smtp.example.com:587\n    from: status@example.com\n", "without port"},
+		{"notify:\n  email:\n    host: smtp.example.com\n    from: not an address\n", "not an email address"},
+		{"notify:\n  email:\n    host: smtp.example.com\n    from: a@example.com\n    username: u\n", "no password"},
+		{"notify:\n  email:\n    host: smtp.example.com\n    from: a@example.com\n    startls: true\n", "startls"},
+		{`notify:
+  email:
+    host: smtp.example.com
+    port: 587
+    starttls: false
+    username: status@example.com
+    password: ${SMTP_PASSWORD}
+    from: "Example Status <status@example.com>"
+    timeout: 20s
+`, ""},
+	} {
+		src, err := config.Parse("candor.yaml", []byte(c.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck := config.NewChecker(src, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		var cfg Config
+		if ck.Decode("$.notify", &cfg) {
+			Check(ck, "$.notify", &cfg)
+		}
+		got := ck.Err()
+		if c.want == "" {
+			if got != nil || cfg.Email.StartTLS == nil || *cfg.Email.StartTLS || cfg.Email.Password.Reveal() != "smtp-secret-1" {
+				t.Errorf("%s: %v %+v", c.yaml, got, cfg.Email)
+			}
+			continue
+		}
+		if got == nil || !strings.Contains(got.Error(), c.want) || strings.Contains(got.Error(), "smtp-secret-1") {
+			t.Errorf("%s: %v, want %q", c.yaml, got, c.want)
+		}
+	}
 }

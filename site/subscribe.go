@@ -32,8 +32,13 @@ type SubscribeOptions struct {
 	Subscriptions Subscriptions
 	// ClientIP returns the client's address for the sign-up limit
 	// (default: the host of the request's RemoteAddr). Behind a reverse
-	// proxy, give one that reads the proxy's header.
+	// proxy, set TrustForwardedFor or give one that reads the proxy's
+	// header.
 	ClientIP func(*http.Request) string
+	// TrustForwardedFor takes the client's address from the last entry of
+	// X-Forwarded-For (the one the proxy in front added), as the console
+	// does. Ignored when ClientIP is set.
+	TrustForwardedFor bool
 }
 
 // subscribeCSP is the site's policy with one change: forms may post to the
@@ -61,6 +66,9 @@ const maxFormBytes = 16 << 10
 func (s *Site) SubscribeHandler(o SubscribeOptions) http.Handler {
 	if o.ClientIP == nil {
 		o.ClientIP = remoteIP
+		if o.TrustForwardedFor {
+			o.ClientIP = forwardedIP
+		}
 	}
 	h := &subscribeHandler{s: s, o: o}
 	return http.NewCrossOriginProtection().Handler(h)
@@ -77,6 +85,17 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// forwardedIP is the last address of X-Forwarded-For, or the peer's.
+func forwardedIP(r *http.Request) string {
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		parts := strings.Split(xff[len(xff)-1], ",")
+		if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+			return ip.String()
+		}
+	}
+	return remoteIP(r)
 }
 
 func (h *subscribeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
