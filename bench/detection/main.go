@@ -17,7 +17,9 @@
 // only opened and the on-call post are measured, and the public page and
 // the public channel are checked never to show them.
 //
-// Then the fault is cleared and the incident followed to resolved (the
+// Each fault is injected after a random delay of up to one probe interval,
+// so that faults land at every point of the probes' schedule. Then the
+// fault is cleared and the incident followed to resolved (the
 // configuration recovers after one good run and resolves after a quiet
 // period of one second, so that each fault opens a new incident) before the
 // next fault. Run it by hand (bench/detection/run.sh), not in CI.
@@ -32,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -251,8 +254,13 @@ notify:
 	fmt.Printf("%-3s %-16s %-5s %-12s %7s %7s %7s %7s %8s %8s %9s\n", "#", "fault", "id", "class", "opened", "seen", "page", "api", "slack-pub", "slack-oc", "resolved*")
 	var samples []sample
 	var loads []string
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
 	for i := range n {
 		mode := modes[i%len(modes)]
+		// A random phase against the probes' schedule: without it every
+		// fault would land at the same point of a run, since the previous
+		// one resolved at a fixed point of the schedule.
+		time.Sleep(time.Duration(rnd.Int64N(int64(interval))))
 		s, err := oneFault(ctx, pool, rc, base, "http://"+demoAddr, mode, wait)
 		if err != nil {
 			return fmt.Errorf("fault %d (%s): %w (log: %s)", i+1, mode, err, serveLog)
