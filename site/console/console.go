@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/notify"
 	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/runbooks"
 )
@@ -33,6 +34,11 @@ type Options struct {
 	// Probes, when set, shows each affected probe's latest run per location
 	// on the incident page.
 	Probes *probes.Store
+	// Relay, when set, lets the console manage webhook subscribers and
+	// shows each channel's health on the Deliveries page. Without it the
+	// Deliveries page still lists and retries deliveries (any replica's
+	// relay picks a retry up), and webhooks cannot be managed here.
+	Relay *notify.Relay
 	// BaseURL is where operators reach Candor ("https://status.example.com"),
 	// for enrolment links. Cookies are Secure unless BaseURL is plain http
 	// on a loopback address (a local trial or the demo).
@@ -207,7 +213,7 @@ func statusOf(err error) (int, string, incidents.FieldErrors) {
 		return he.status, he.msg, he.fields
 	case errors.As(err, &fe):
 		return http.StatusUnprocessableEntity, "Please correct the fields below.", fe
-	case errors.Is(err, incidents.ErrNotFound), errors.Is(err, ErrNotFound):
+	case errors.Is(err, incidents.ErrNotFound), errors.Is(err, ErrNotFound), errors.Is(err, notify.ErrNotFound):
 		return http.StatusNotFound, "There is no such page.", nil
 	case errors.Is(err, incidents.ErrConflict):
 		return http.StatusConflict, "Someone else changed this at the same moment; reload and try again.", nil

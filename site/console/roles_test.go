@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/notify"
 )
 
 // TestEveryRouteChecksTheRole walks every route of the console and the API
 // with no session, a bad credential and every role, and checks that exactly
 // the roles at or above the route's own get through.
 func TestEveryRouteChecksTheRole(t *testing.T) {
-	e := newEnv(t)
+	var relay *notify.Relay
+	e := newEnv(t, withRelay("", &relay))
 	ctx := context.Background()
 	now := e.clk.Now()
 
@@ -31,6 +33,31 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 		"GET /admin/enrol/{token}", "POST /admin/enrol/{token}"}
 	if !slices.Equal(public, wantPublic) {
 		t.Fatalf("routes without a role: %v, want only %v", public, wantPublic)
+	}
+
+	// The notification routes, with the least role of each.
+	want := map[string]Role{
+		"GET /admin/deliveries":             Viewer,
+		"POST /admin/deliveries/{id}/retry": Responder,
+		"GET /admin/webhooks":               Viewer,
+		"POST /admin/webhooks":              Admin,
+		"POST /admin/webhooks/{id}/resume":  Responder,
+		"POST /admin/webhooks/{id}/delete":  Admin,
+		"GET /api/v1/webhooks":              Viewer,
+		"POST /api/v1/webhooks":             Admin,
+		"POST /api/v1/webhooks/{id}/resume": Responder,
+		"DELETE /api/v1/webhooks/{id}":      Admin,
+	}
+	for _, rt := range e.c.routes {
+		if role, ok := want[rt.method+" "+rt.path]; ok {
+			if rt.role != role {
+				t.Errorf("%s %s needs %s, want %s", rt.method, rt.path, rt.role, role)
+			}
+			delete(want, rt.method+" "+rt.path)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("routes missing from the table: %v", want)
 	}
 
 	// One operator per role, enrolled; sessions are made per request.
@@ -73,6 +100,18 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 	}
 	var device int64
 	_ = e.pool.QueryRow(ctx, `select id from operator_devices`).Scan(&device)
+	hook, _, err := relay.AddWebhook(ctx, notify.NewWebhook{URL: "http://127.0.0.1:9/hook", Actor: "person:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A delivery to retry: the incident's opening, queued for the subscriber
+	// as the relay would.
+	var delivery int64
+	if err := e.pool.QueryRow(ctx, `insert into notify_deliveries (outbox_id, channel, ordering_key, state, attempts, next_attempt_at, last_error, created_at, updated_at)
+		select id, $1, 'incident:' || incident_id, 'dead', 3, $2, 'webhook answered 500', $2, $2 from outbox order by id limit 1 returning id`,
+		webhookChannel(hook.ID), now).Scan(&delivery); err != nil {
+		t.Fatal(err)
+	}
 
 	pathOf := func(p string) string {
 		id := inc.ID
@@ -85,6 +124,10 @@ func TestEveryRouteChecksTheRole(t *testing.T) {
 			id = m.ID
 		case strings.HasPrefix(p, "/admin/account/devices/"):
 			id = device
+		case strings.HasPrefix(p, "/admin/webhooks/"), strings.HasPrefix(p, "/api/v1/webhooks/"):
+			id = hook.ID
+		case strings.HasPrefix(p, "/admin/deliveries/"):
+			id = delivery
 		}
 		if strings.Contains(p, "/components/{id}") {
 			return strings.ReplaceAll(strings.ReplaceAll(p, "{id}", "login"), "{page_id}", testPageID)

@@ -32,6 +32,8 @@ func (c *Console) routeTable() []route {
 		{method: "GET", path: "/admin/incidents/{id}", role: Viewer, h: c.incidentDetail},
 		{method: "GET", path: "/admin/maintenance", role: Viewer, h: c.maintenanceList},
 		{method: "GET", path: "/admin/components", role: Viewer, h: c.componentList},
+		{method: "GET", path: "/admin/deliveries", role: Viewer, h: c.deliveryList},
+		{method: "GET", path: "/admin/webhooks", role: Viewer, h: c.webhookList},
 		{method: "GET", path: "/admin/account", role: Viewer, h: c.account},
 		{method: "POST", path: "/admin/account/devices/{id}/revoke", role: Viewer, h: c.revokeOwnDevice},
 		{method: "POST", path: "/admin/account/devices/revoke", role: Viewer, h: c.revokeOwnDevices},
@@ -51,6 +53,8 @@ func (c *Console) routeTable() []route {
 		{method: "POST", path: "/admin/maintenance", role: Responder, h: c.scheduleMaintenance},
 		{method: "POST", path: "/admin/maintenance/{id}", role: Responder, h: c.updateMaintenance},
 		{method: "POST", path: "/admin/components/{id}", role: Responder, h: c.setComponent},
+		{method: "POST", path: "/admin/deliveries/{id}/retry", role: Responder, h: c.retryDelivery},
+		{method: "POST", path: "/admin/webhooks/{id}/resume", role: Responder, h: c.resumeWebhook},
 
 		// Operators, tokens and the audit log: admins.
 		{method: "GET", path: "/admin/operators", role: Admin, h: c.operatorList},
@@ -64,6 +68,8 @@ func (c *Console) routeTable() []route {
 		{method: "POST", path: "/admin/tokens", role: Admin, h: c.addToken},
 		{method: "POST", path: "/admin/tokens/{id}/revoke", role: Admin, h: c.revokeTokenHandler},
 		{method: "GET", path: "/admin/audit", role: Admin, h: c.auditLog},
+		{method: "POST", path: "/admin/webhooks", role: Admin, h: c.addWebhook},
+		{method: "POST", path: "/admin/webhooks/{id}/delete", role: Admin, h: c.deleteWebhook},
 
 		// The write API.
 		{method: "GET", path: "/api/v1/incidents", role: Viewer, api: true, h: c.apiListIncidents},
@@ -71,6 +77,10 @@ func (c *Console) routeTable() []route {
 		{method: "POST", path: "/api/v1/incidents", role: Responder, api: true, h: c.apiCreateIncident},
 		{method: "POST", path: "/api/v1/incidents/{id}/updates", role: Responder, api: true, h: c.apiPostUpdate},
 		{method: "POST", path: "/api/v1/incidents/{id}/reclassify", role: Responder, api: true, h: c.apiReclassify},
+		{method: "GET", path: "/api/v1/webhooks", role: Viewer, api: true, h: c.apiListWebhooks},
+		{method: "POST", path: "/api/v1/webhooks", role: Admin, api: true, h: c.apiAddWebhook},
+		{method: "POST", path: "/api/v1/webhooks/{id}/resume", role: Responder, api: true, h: c.apiResumeWebhook},
+		{method: "DELETE", path: "/api/v1/webhooks/{id}", role: Admin, api: true, h: c.apiDeleteWebhook},
 
 		// The same, in Statuspage's management API shapes.
 		{method: "GET", path: "/api/v1/pages/{page_id}/incidents", role: Viewer, api: true, h: c.spListIncidents},
