@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/candorhq/candor/incidents"
@@ -98,7 +100,7 @@ func withRelay(slackURL string, out **notify.Relay) func(*Options) {
 			cfg.Slack = notify.SlackConfig{Token: config.NewSecret(slackToken), PublicChannel: "C0PUBLIC", OncallChannel: "C0ONCALL", APIURL: slackURL}
 		}
 		r, err := notify.NewRelay(notify.Options{Pool: o.Pool, Config: cfg, PageURL: "https://status.example.com", PageID: testPageID,
-			Updates: o.Incidents})
+			Updates: o.Incidents, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			panic(err)
 		}
@@ -385,7 +387,7 @@ func TestWebhookAPI(t *testing.T) {
 // on loopback or a private range is refused with a message saying why.
 func TestWebhookRefusesInternalAddresses(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
-		r, err := notify.NewRelay(notify.Options{Pool: o.Pool})
+		r, err := notify.NewRelay(notify.Options{Pool: o.Pool, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			panic(err)
 		}
@@ -431,5 +433,67 @@ func TestRedactSecrets(t *testing.T) {
 		if got := redactSecrets(in); got != want {
 			t.Errorf("redactSecrets(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestBrowserDeliveriesAndWebhooks: in Chromium, an admin subscribes a
+// webhook and sees its secret once, sees the dead Slack deliveries and the
+// paused subscriber, retries a delivery and resumes the subscriber; axe
+// checks each page.
+func TestBrowserDeliveriesAndWebhooks(t *testing.T) {
+	slack, _ := failingSlack(t)
+	rc := newReceiver(t)
+	var relay *notify.Relay
+	e := newEnv(t, withRelay(slack.GetAPIURL(), &relay))
+	ctx := context.Background()
+	admin := e.enrol(e.browser(), "ada@example.com", Admin)
+
+	b := chromium(t)
+	if err := chromedp.Do(b, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	browserSignIn(t, e, b, admin, false)
+	within(t, b,
+		chromedp.Navigate(e.srv.URL+"/admin/webhooks"),
+		chromedp.SendKeys(chromedp.CSS("#webhook-url"), rc.srv.URL+hookPath),
+		chromedp.SendKeys(chromedp.CSS("#webhook-description"), "Billing"),
+		chromedp.Click(chromedp.CSS("main form button[type=submit]")),
+	)
+	waitFor(t, b, `document.querySelector("code.new-secret") !== null`)
+	rc.mu.Lock()
+	rc.secret = text(t, b, `document.querySelector("code.new-secret").textContent`)
+	rc.mu.Unlock()
+	axe(t, b, "webhooks with a new secret")
+
+	runRelay(t, relay)
+	if _, err := e.store.CreateIncident(ctx, incidents.NewIncident{Title: "Login failures", Message: "We are looking into it.",
+		Visibility: incidents.Public, Classification: incidents.NonSecurity, Actor: "person:ada@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dead deliveries and a paused subscriber", func() bool {
+		dead, err := notify.Deliveries(ctx, e.pool, notify.DeliveryFilter{State: "dead"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, err := relay.Webhooks(ctx)
+		return err == nil && len(dead) >= 2 && len(hs) == 1 && hs[0].Paused
+	})
+	within(t, b, chromedp.Navigate(e.srv.URL+"/admin/deliveries"))
+	waitFor(t, b, `document.querySelectorAll("tr.delivery-row").length >= 2`)
+	screenshot(t, b, "console-deliveries.png")
+	axe(t, b, "deliveries")
+	within(t, b, chromedp.Click(chromedp.CSS(`form[action$="/retry"] button`)))
+	eventually(t, "the retry", func() bool { return e.auditCount("delivery.retried", "") == 1 })
+	waitFor(t, b, `location.pathname === "/admin/deliveries"`)
+
+	rc.ok.Store(true)
+	within(t, b, chromedp.Navigate(e.srv.URL+"/admin/webhooks"))
+	waitFor(t, b, `document.querySelector("tr.webhook-paused") !== null`)
+	axe(t, b, "webhooks with a paused subscriber")
+	within(t, b, chromedp.Click(chromedp.CSS(`form[action$="/resume"] button`)))
+	waitFor(t, b, `document.querySelector("tr.webhook-active") !== null`)
+	eventually(t, "the receiver to hear", func() bool { n, _ := rc.received(); return n >= 1 })
+	if strings.Contains(text(t, b, `document.body.innerHTML`), rc.secret) {
+		t.Error("the secret is shown again")
 	}
 }
