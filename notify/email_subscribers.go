@@ -39,6 +39,10 @@ const (
 	DefaultIPBurst      = 5
 )
 
+// resendAfter: a sign-up again within this long of the last confirmation
+// mail sends none, whatever the replica (the limits above hold per replica).
+const resendAfter = 2 * time.Minute
+
 // maxComponents bounds what one sign-up may choose.
 const maxComponents = 100
 
@@ -148,7 +152,9 @@ func (s *Subscriptions) Subscribe(ctx context.Context, address string, component
 			values ($1, $2, $3, $4, $5, $5, $5, $5)
 			on conflict (address) do update set components = excluded.components, confirm_due_at = excluded.confirm_due_at,
 				confirm_attempts = 0, confirm_error = '', requested_at = excluded.requested_at, updated_at = excluded.updated_at
-			where notify_email_subscribers.state = 'pending'`, addr, comps, newToken(), newToken(), now); err != nil {
+			where notify_email_subscribers.state = 'pending'
+			  and (notify_email_subscribers.confirm_sent_at is null or notify_email_subscribers.confirm_sent_at < $6)`,
+			addr, comps, newToken(), newToken(), now, now.Add(-resendAfter)); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `select pg_notify($1, '{"email":"confirm"}')`, WakeChannel)
