@@ -232,9 +232,14 @@ func redactAddress(s, addr string) string {
 
 // emailDest is the email channel.
 type emailDest struct {
-	r *Relay
-	s *smtpSender
+	r        *Relay
+	s        *smtpSender
+	perClaim int // subscribers one claim sends to at most (0: emailPerClaim)
 }
+
+// emailPerClaim bounds the subscribers one claim sends to; the rest get
+// the next claim of the same delivery, at once.
+const emailPerClaim = 200
 
 func (e *emailDest) name() string { return EmailChannel }
 
@@ -258,6 +263,13 @@ type recipient struct {
 	token string
 }
 
+func (e *emailDest) limit() int {
+	if e.perClaim > 0 {
+		return e.perClaim
+	}
+	return emailPerClaim
+}
+
 func (e *emailDest) deliver(ctx context.Context, d *delivery) error {
 	if d.Incident == nil {
 		return nil
@@ -271,7 +283,7 @@ func (e *emailDest) deliver(ctx context.Context, d *delivery) error {
 		where s.state = 'confirmed' and s.confirmed_at <= $2
 		  and (s.components = '{}' or s.components && $3::text[])
 		  and not exists (select 1 from notify_email_sends x where x.delivery_id = $1 and x.subscriber_id = s.id)
-		order by s.id limit 200`, d.ID, d.CreatedAt, comps)
+		order by s.id limit $4`, d.ID, d.CreatedAt, comps, e.limit())
 	if err != nil {
 		return fmt.Errorf("email: subscribers: %w", err)
 	}
@@ -312,7 +324,7 @@ func (e *emailDest) deliver(ctx context.Context, d *delivery) error {
 			return fmt.Errorf("email: record: %w", err)
 		}
 	}
-	if len(rcs) == 200 {
+	if len(rcs) == e.limit() {
 		return errMoreRecipients
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -614,6 +615,56 @@ func TestEmailConfigCheck(t *testing.T) {
 		}
 		if got == nil || !strings.Contains(got.Error(), c.want) || strings.Contains(got.Error(), "smtp-secret-1") {
 			t.Errorf("%s: %v, want %q", c.yaml, got, c.want)
+		}
+	}
+}
+
+// TestEmailManySubscribersAcrossClaims: a delivery to more subscribers than
+// one claim takes goes out in several claims, once to each, no attempt or
+// failure charged.
+func TestEmailManySubscribersAcrossClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	ms := newMailServer(t)
+	r, reg := e.relay(func(o *Options) { o.Config = e.emailConfig(ms) })
+	for _, ch := range r.channels {
+		if ed, ok := ch.(*emailDest); ok {
+			ed.perClaim = 2
+		}
+	}
+	subs := e.subscriptions()
+	var addrs []string
+	for i := range 7 {
+		a := "many" + strconv.Itoa(i) + "@example.org"
+		addrs = append(addrs, a)
+		e.confirmed(subs, a)
+	}
+	e.start(r)
+	id := e.openIncident()
+	e.post(id, incidents.Update{Message: "To everyone."})
+	e.emailIdle()
+	for _, a := range addrs {
+		got := ms.mailsTo(a)
+		if len(got) != 2 { // the detector's first public update, and this one
+			t.Errorf("%s got %d mails, want 2", a, len(got))
+		}
+	}
+	var attempts int
+	if err := e.pool.QueryRow(ctx, `select coalesce(max(attempts), 0) from notify_deliveries where channel = 'email'`).Scan(&attempts); err != nil || attempts != 0 {
+		t.Errorf("attempts %d (%v)", attempts, err)
+	}
+	mf, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mf {
+		if f.GetName() == "candor_notify_failed_total" {
+			for _, m := range f.GetMetric() {
+				if v := m.GetCounter().GetValue(); v != 0 {
+					t.Errorf("failed_total %v = %v", m.GetLabel(), v)
+				}
+			}
 		}
 	}
 }
