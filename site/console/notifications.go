@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/candorhq/candor/incidents"
 	"github.com/candorhq/candor/notify"
 )
@@ -38,10 +40,12 @@ type deliveryRow struct {
 }
 
 type deliveriesView struct {
-	Relay    bool
-	Channels []channelRow
-	Dead     []deliveryRow
-	Failing  []deliveryRow
+	Incident   int64         // ?incident=N: that incident's deliveries first
+	OfIncident []deliveryRow // in every state, newest first
+	Relay      bool
+	Channels   []channelRow
+	Dead       []deliveryRow
+	Failing    []deliveryRow
 }
 
 // listLimit bounds each list on the page: the oldest problems are the ones
@@ -51,6 +55,20 @@ const listLimit = 200
 func (c *Console) deliveryList(w http.ResponseWriter, r *http.Request, p *principal) error {
 	ctx := r.Context()
 	v := deliveriesView{Relay: c.o.Relay != nil}
+	if s := r.URL.Query().Get("incident"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			return badRequest("incident must be an incident number")
+		}
+		ds, err := notify.Deliveries(ctx, c.o.Pool, notify.DeliveryFilter{Incident: id, Limit: listLimit})
+		if err != nil {
+			return err
+		}
+		v.Incident = id
+		for _, d := range ds {
+			v.OfIncident = append(v.OfIncident, deliveryRow{Delivery: d, Error: redactSecrets(d.LastError)})
+		}
+	}
 	rows := map[string]*channelRow{}
 	row := func(name string) *channelRow {
 		if cr, ok := rows[name]; ok {
@@ -60,9 +78,11 @@ func (c *Console) deliveryList(w http.ResponseWriter, r *http.Request, p *princi
 		rows[name] = cr
 		return cr
 	}
+	configured := map[string]bool{}
 	if c.o.Relay != nil {
 		for _, ch := range c.o.Relay.Channels() {
 			row(ch)
+			configured[ch] = true
 		}
 		for ch, why := range c.o.Relay.Health() {
 			row(ch).Problem = redactSecrets(why)
@@ -73,6 +93,7 @@ func (c *Console) deliveryList(w http.ResponseWriter, r *http.Request, p *princi
 		}
 		for _, h := range hooks {
 			cr := row(webhookChannel(h.ID))
+			configured[cr.Name] = true
 			cr.Label, cr.Paused = shownURL(h.URL, p.Role.Allows(Admin)), h.Paused
 			if h.Paused && cr.Problem == "" {
 				cr.Problem = "paused: " + redactSecrets(h.PausedReason)
@@ -108,6 +129,11 @@ func (c *Console) deliveryList(w http.ResponseWriter, r *http.Request, p *princi
 		return err
 	}
 	for _, cr := range rows {
+		// A subscriber deleted long ago keeps its delivered rows; show a
+		// channel only while it is configured or has something open.
+		if c.o.Relay != nil && !configured[cr.Name] && cr.Pending == 0 && cr.Dead == 0 {
+			continue
+		}
 		v.Channels = append(v.Channels, *cr)
 	}
 	slices.SortFunc(v.Channels, func(a, b channelRow) int { return strings.Compare(a.Name, b.Name) })
@@ -160,6 +186,14 @@ func (c *Console) retryDelivery(w http.ResponseWriter, r *http.Request, p *princ
 	if err != nil {
 		return err
 	}
+	var channel string
+	var incident int64
+	if err := c.o.Pool.QueryRow(r.Context(), `select d.channel, coalesce(o.incident_id, 0) from notify_deliveries d
+		join outbox o on o.id = d.outbox_id where d.id = $1`, id).Scan(&channel, &incident); errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	} else if err != nil {
+		return err
+	}
 	if c.o.Relay != nil {
 		err = c.o.Relay.Retry(r.Context(), id)
 	} else {
@@ -168,8 +202,14 @@ func (c *Console) retryDelivery(w http.ResponseWriter, r *http.Request, p *princ
 	if err != nil {
 		return err
 	}
-	c.auditReq(r, p.actor(), "delivery.retried", "delivery:"+itoa(id), nil)
-	http.Redirect(w, r, "/admin/deliveries", http.StatusSeeOther)
+	c.auditReq(r, p.actor(), "delivery.retried", "delivery:"+itoa(id), map[string]any{"channel": channel, "incident": incident})
+	back := "/admin/deliveries"
+	if from := r.PostFormValue("incident"); from != "" {
+		if n, err := strconv.ParseInt(from, 10, 64); err == nil && n > 0 {
+			back += "?incident=" + itoa(n)
+		}
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 	return nil
 }
 

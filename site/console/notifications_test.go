@@ -228,6 +228,20 @@ func TestDeadDeliveriesAndPausedWebhooksInTheConsole(t *testing.T) {
 		t.Errorf("the viewer's webhook list:\n%s", hp.body)
 	}
 
+	// The incident links to its own deliveries, in every state.
+	if ip := viewer.get("/admin/incidents/" + itoa(inc.ID)); !strings.Contains(ip.body, `href="/admin/deliveries?incident=`+itoa(inc.ID)+`"`) {
+		t.Errorf("the incident page does not link to its deliveries:\n%s", ip.body)
+	}
+	of := viewer.get("/admin/deliveries?incident=" + itoa(inc.ID))
+	for _, want := range []string{"Incident #" + itoa(inc.ID), "delivery-dead", "delivery-pending", "waits for a retry"} {
+		if !strings.Contains(of.body, want) {
+			t.Errorf("the incident's deliveries lack %q:\n%s", want, of.body)
+		}
+	}
+	if r := viewer.get("/admin/deliveries?incident=x"); r.status != http.StatusBadRequest {
+		t.Errorf("?incident=x: %d", r.status)
+	}
+
 	// A responder retries a dead delivery: Slack is called again.
 	page = responder.get("/admin/deliveries")
 	rm := retryRE.FindStringSubmatch(page.body)
@@ -244,6 +258,11 @@ func TestDeadDeliveriesAndPausedWebhooksInTheConsole(t *testing.T) {
 	}
 	if e.auditCount("delivery.retried", "delivery:"+rm[1]) != 1 {
 		t.Error("the retry is not audited")
+	}
+	// From the incident's list, the retry comes back to it.
+	r = responder.submit("/admin/deliveries?incident="+itoa(inc.ID), "/admin/deliveries/"+rm[1]+"/retry", url.Values{"incident": {itoa(inc.ID)}})
+	if r.status != http.StatusSeeOther || r.location != "/admin/deliveries?incident="+itoa(inc.ID) {
+		t.Errorf("retry from the incident's list: %d %q", r.status, r.location)
 	}
 	eventually(t, "Slack to be called again", func() bool { return slackCalls.Load() > before })
 	if r := responder.submit("/admin/deliveries", "/admin/deliveries/999999/retry", nil); r.status != http.StatusNotFound {
