@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/notify"
 )
 
 // TestHostileInputIsNeverA500 posts NUL bytes, invalid UTF-8, markup and
 // oversized values into every form and the API: each is refused or stored
 // harmlessly, never a server error.
 func TestHostileInputIsNeverA500(t *testing.T) {
-	e := newEnv(t)
+	var relay *notify.Relay
+	e := newEnv(t, withRelay("", &relay))
 	ctx := context.Background()
 	admin := e.browser()
 	root := e.enrol(admin, "root@example.com", Admin)
@@ -41,10 +43,15 @@ func TestHostileInputIsNeverA500(t *testing.T) {
 		{"/admin/incidents/" + itoa(inc.ID) + "/note", "/admin/incidents/" + itoa(inc.ID) + "/note", []string{"body"}},
 		{"/admin/incidents/" + itoa(inc.ID) + "/note", "/admin/incidents/" + itoa(inc.ID) + "/note/publish", []string{"version"}},
 		{"/admin/components", "/admin/components/login", []string{"status", "automatic"}},
+		{"/admin/webhooks", "/admin/webhooks", []string{"url", "description"}},
+		{"/admin/webhooks", "/admin/webhooks", []string{"description"}},
 	}
 	for _, f := range forms {
 		for _, v := range values {
 			form := url.Values{}
+			if f.path == "/admin/webhooks" {
+				form.Set("url", "http://127.0.0.1:9/hook") // loopback: allowed in this test
+			}
 			for _, field := range f.fields {
 				form.Set(field, v)
 			}
@@ -79,6 +86,12 @@ func TestHostileInputIsNeverA500(t *testing.T) {
 	for _, body := range []string{"\x00", `{"title":"a\u0000b","message":"x"}`, `{"title":"` + strings.Repeat("x", 2<<20) + `"}`, `[1,2]`, `{"components":[{"component":"\u0000","status":"x"}]}`} {
 		if status, b := e.api("POST", "/api/v1/incidents", tok, "Bearer", body); status >= 500 || status < 400 {
 			t.Errorf("API body %.30q: %d %.300s", body, status, b)
+		}
+	}
+	for _, body := range []string{`{"url":"http://127.0.0.1:9/\u0000"}`, `{"url":"http://127.0.0.1:9/","description":"a\u0007b"}`,
+		`{"url":"http://127.0.0.1:9/","description":"\u0000"}`, `{"url":["x"]}`, `{"url":"http://[::1`} {
+		if status, b := e.api("POST", "/api/v1/webhooks", tok, "Bearer", body); status >= 500 || status < 400 {
+			t.Errorf("webhook body %.30q: %d %.300s", body, status, b)
 		}
 	}
 	for _, body := range []string{`{"component":{"status":"\u0000"}}`, `{"component":{"status":"a\ud800b"}}`, `{"component":{"status":"` + strings.Repeat("x", 300<<10) + `"}}`} {

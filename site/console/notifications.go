@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -295,8 +297,12 @@ func (c *Console) createWebhook(r *http.Request, p *principal, in newWebhook) (c
 		return createdWebhook{}, invalid("url", "a URL is required")
 	case len(in.URL) > 2000:
 		return createdWebhook{}, invalid("url", "the URL is longer than 2000 characters")
+	case !plainText(in.URL):
+		return createdWebhook{}, invalid("url", "the URL must be text without control characters")
 	case len(in.Description) > 200:
 		return createdWebhook{}, invalid("description", "the description is longer than 200 characters")
+	case !plainText(in.Description):
+		return createdWebhook{}, invalid("description", "the description must be text without control characters")
 	}
 	h, secret, err := c.o.Relay.AddWebhook(r.Context(), notify.NewWebhook{URL: in.URL, Description: in.Description, Actor: p.actor()})
 	switch {
@@ -429,6 +435,12 @@ func (c *Console) apiDeleteWebhook(w http.ResponseWriter, r *http.Request, p *pr
 // Helpers.
 
 func webhookChannel(id int64) string { return "webhook:" + strconv.FormatInt(id, 10) }
+
+// plainText reports whether s is valid UTF-8 without control characters
+// (PostgreSQL refuses NUL and invalid UTF-8 in text).
+func plainText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, unicode.IsControl) < 0
+}
 
 // shownURL is a subscriber's URL as a reader may see it: in full for an
 // admin, otherwise its scheme and host only, since a receiver's URL often
