@@ -313,8 +313,16 @@ func (r *Relay) sendConfirmations(ctx context.Context) (time.Time, error) {
 			}
 			attempts := p.attempts + 1
 			var rej *errRecipientRejected
+			var held *heldError
 			var due *time.Time
-			if !errors.As(serr, &rej) && attempts < r.cfg.MaxAttempts {
+			switch {
+			case errors.As(serr, &held):
+				// The server cannot be used at all (credentials, no
+				// STARTTLS): wait like the deliveries, no attempt charged.
+				attempts--
+				t := r.utcNow().Add(r.hold)
+				due = &t
+			case !errors.As(serr, &rej) && attempts < r.cfg.MaxAttempts:
 				t := r.utcNow().Add(r.backoff(attempts))
 				due = &t
 			}
