@@ -26,10 +26,21 @@ import (
 // recordingSlack is slack-go's test server with handlers that answer like
 // Slack and keep every request body Candor sends.
 type recordingSlack struct {
-	srv    *slacktest.Server
-	mu     sync.Mutex
-	bodies []string
-	ts     atomic.Int64
+	srv      *slacktest.Server
+	mu       sync.Mutex
+	bodies   []string
+	messages []slackMessage
+	ts       atomic.Int64
+}
+
+// slackMessage is a posted message as conversations.history returns it, so
+// that a relay which lost a post's answer can find the message it posted.
+type slackMessage struct {
+	Channel  string          `json:"-"`
+	TS       string          `json:"ts"`
+	ThreadTS string          `json:"thread_ts,omitempty"`
+	Text     string          `json:"text"`
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
 func newRecordingSlack(t *testing.T) *recordingSlack {
@@ -65,17 +76,37 @@ func newRecordingSlack(t *testing.T) *recordingSlack {
 		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
 			record(r)
 			_ = r.ParseForm()
-			reply(w, map[string]any{"channel": r.Form.Get("channel"), "ts": fmt.Sprintf("1700000000.%06d", rs.ts.Add(1))})
+			m := slackMessage{Channel: r.Form.Get("channel"), TS: fmt.Sprintf("1700000000.%06d", rs.ts.Add(1)),
+				ThreadTS: r.Form.Get("thread_ts"), Text: r.Form.Get("text")}
+			if md := r.Form.Get("metadata"); md != "" {
+				m.Metadata = json.RawMessage(md)
+			}
+			rs.mu.Lock()
+			rs.messages = append(rs.messages, m)
+			rs.mu.Unlock()
+			reply(w, map[string]any{"channel": m.Channel, "ts": m.TS})
 		})
 		c.Handle("/chat.update", func(w http.ResponseWriter, r *http.Request) {
 			record(r)
 			_ = r.ParseForm()
 			reply(w, map[string]any{"channel": r.Form.Get("channel"), "ts": r.Form.Get("ts")})
 		})
-		c.Handle("/conversations.history", func(w http.ResponseWriter, r *http.Request) {
+		history := func(w http.ResponseWriter, r *http.Request) {
 			record(r)
-			reply(w, map[string]any{"messages": []any{}})
-		})
+			_ = r.ParseForm()
+			thread := r.Form.Get("ts") // conversations.replies names the thread
+			var out []slackMessage
+			rs.mu.Lock()
+			for _, m := range rs.messages {
+				if m.Channel == r.Form.Get("channel") && (thread == "" && m.ThreadTS == "" || thread != "" && m.ThreadTS == thread) {
+					out = append(out, m)
+				}
+			}
+			rs.mu.Unlock()
+			reply(w, map[string]any{"messages": out, "has_more": false})
+		}
+		c.Handle("/conversations.history", history)
+		c.Handle("/conversations.replies", history)
 	})
 	rs.srv.Start()
 	t.Cleanup(rs.srv.Stop)

@@ -160,7 +160,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Pool: db.Pool, Incidents: store, Runbooks: set, Probes: probes.NewStore(db.Pool),
 		BaseURL: pageURL, PageID: cfg.Page.ID, Logger: log,
 		TrustForwardedFor: cfg.Console.TrustForwardedFor, Secure: cfg.Console.SecureCookies,
-		SecretKey: consoleKey,
+		SecretKey: consoleKey, Relay: relay,
 	})
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
@@ -201,6 +201,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			})
 		}
 	}
+	// Email subscriptions: the public site's only dynamic pages.
+	subOpts := site.SubscribeOptions{TrustForwardedFor: cfg.Console.TrustForwardedFor}
+	if cfg.Notify.Email.Enabled() {
+		subs, err := notify.NewSubscriptions(notify.SubscriptionOptions{Pool: db.Pool, Logger: log})
+		if err != nil {
+			return fmt.Errorf("email subscriptions: %w", err)
+		}
+		subOpts.Subscriptions = subs
+	}
+	subscribe := pub.SubscribeHandler(subOpts)
+	mux.Handle("/subscribe", subscribe)
+	mux.Handle("/subscribe/", subscribe)
+	mux.Handle("/unsubscribe/", subscribe)
 	mux.Handle("/", pub.Handler())
 
 	srv := &http.Server{
