@@ -201,6 +201,7 @@ func (s *Snapshot) serve(w http.ResponseWriter, r *http.Request) {
 		h["Cache-Control"] = []string{"no-store"}
 		h["X-Content-Type-Options"] = []string{"nosniff"}
 		h["Content-Security-Policy"] = []string{csp}
+		h["Referrer-Policy"] = []string{"strict-origin-when-cross-origin"}
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}

@@ -172,12 +172,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/healthz", plainHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
-	})
-	mux.Handle("GET /readyz", readyz(db.Pool))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	})))
+	mux.Handle("/readyz", plainHeaders(readyz(db.Pool)))
+	mux.Handle("/metrics", plainHeaders(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	mux.Handle("/admin/", admin.Handler())
 	mux.Handle("/api/v1/", admin.Handler())
 	// Slack commands and buttons: over HTTP with the signing secret, or
@@ -261,6 +261,23 @@ func operatorByEmail(pool *pgxpool.Pool) func(ctx context.Context, email string)
 		}
 		return notify.Operator{ID: op.Email, Role: string(op.Role)}, nil
 	}
+}
+
+// plainHeaders gives the operational endpoints (GET and HEAD only) the
+// security headers that the public site and the console set on every answer.
+func plainHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			hd.Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // publicURL is the configured page URL, or this server's own address.
