@@ -146,6 +146,7 @@ type sample struct {
 	resolved                 time.Duration // from clearing the fault
 	leaked                   bool          // a security incident showed publicly
 	missing                  []string
+	phase                    time.Duration // injection time past a multiple of the interval
 }
 
 func run(bin string, n int, modes []string, interval, wait time.Duration, keep bool) error {
@@ -251,7 +252,8 @@ notify:
 	fmt.Printf("# %s, %d CPUs, load average %s at start; probes every %s, open_after 2, recover_after 1, quiet_period 1s\n",
 		runtime.Version(), runtime.NumCPU(), loadavg(), interval)
 	fmt.Printf("# seconds from injecting the fault\n")
-	fmt.Printf("%-3s %-16s %-5s %-12s %7s %7s %7s %7s %8s %8s %9s\n", "#", "fault", "id", "class", "opened", "seen", "page", "api", "slack-pub", "slack-oc", "resolved*")
+	fmt.Printf("# phase: when the fault was injected, in seconds past a multiple of the interval (runs start about then)\n")
+	fmt.Printf("%-3s %-16s %5s %-5s %-12s %7s %7s %7s %7s %8s %8s %9s\n", "#", "fault", "phase", "id", "class", "opened", "seen", "page", "api", "slack-pub", "slack-oc", "resolved*")
 	var samples []sample
 	var loads []string
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 9))
@@ -261,13 +263,13 @@ notify:
 		// fault would land at the same point of a run, since the previous
 		// one resolved at a fixed point of the schedule.
 		time.Sleep(time.Duration(rnd.Int64N(int64(interval))))
-		s, err := oneFault(ctx, pool, rc, base, "http://"+demoAddr, mode, wait)
+		s, err := oneFault(ctx, pool, rc, base, "http://"+demoAddr, mode, interval, wait)
 		if err != nil {
 			return fmt.Errorf("fault %d (%s): %w (log: %s)", i+1, mode, err, serveLog)
 		}
 		samples = append(samples, s)
 		loads = append(loads, strings.SplitN(loadavg(), "/", 2)[0])
-		fmt.Printf("%-3d %-16s %-5d %-12s %7s %7s %7s %7s %8s %8s %9s%s\n", i+1, mode, s.id, s.class,
+		fmt.Printf("%-3d %-16s %5s %-5d %-12s %7s %7s %7s %7s %8s %8s %9s%s\n", i+1, mode, secs(s.phase), s.id, s.class,
 			secs(s.opened), secs(s.seen), secs(s.page), secs(s.api), secs(s.slackPublic), secs(s.slackOncall), secs(s.resolved), notes(s))
 	}
 	fmt.Printf("# * resolved: from clearing the fault. Load average (1 min) after each fault: %s\n", strings.Join(loads, " "))
@@ -325,7 +327,7 @@ var securityModes = map[string]bool{"skip_2sa": true, "accept_any_code": true}
 
 // oneFault injects one fault, measures until everyone who should know does,
 // clears it and waits for the incident to resolve.
-func oneFault(ctx context.Context, pool *pgxpool.Pool, rc *receiver, base, target, mode string, wait time.Duration) (sample, error) {
+func oneFault(ctx context.Context, pool *pgxpool.Pool, rc *receiver, base, target, mode string, interval, wait time.Duration) (sample, error) {
 	s := sample{mode: mode, security: securityModes[strings.SplitN(mode, ":", 2)[0]]}
 	var maxID int64
 	if err := pool.QueryRow(ctx, `select coalesce(max(id), 0) from incidents`).Scan(&maxID); err != nil {
@@ -337,6 +339,7 @@ func oneFault(ctx context.Context, pool *pgxpool.Pool, rc *receiver, base, targe
 	}
 	body, _ := json.Marshal(f)
 	t0 := time.Now()
+	s.phase = time.Duration(t0.UnixNano() % int64(interval))
 	if err := do("POST", target+"/_fault", body); err != nil {
 		return s, err
 	}
