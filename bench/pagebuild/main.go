@@ -42,6 +42,7 @@ import (
 func main() {
 	rounds := flag.Int("n", 20, "rebuilds timed in each case")
 	histories := flag.String("days", "1,30,90", "days of history, comma-separated")
+	flag.IntVar(&every, "every", 3, "days between resolved incidents (a large value: rollups alone)")
 	flag.Parse()
 	log.SetFlags(0)
 	var days []int
@@ -58,6 +59,7 @@ func main() {
 }
 
 var (
+	every      = 3
 	probeNames = []string{"login", "login-remembered", "api"}
 	locations  = []string{"eu-west", "us-east", "ap-south"}
 	comps      = []incidents.Component{
@@ -98,8 +100,8 @@ func run(days []int, rounds int) error {
 	}
 	defer admin.Close()
 
-	fmt.Printf("# %s, %d CPUs, PostgreSQL durable (as serve runs it), %d rebuilds per case, load average %s at start\n",
-		runtime.Version(), runtime.NumCPU(), rounds, loadavg())
+	fmt.Printf("# %s, %d CPUs, PostgreSQL durable (as serve runs it), an incident every %d days, %d rebuilds per case, load average %s at start\n",
+		runtime.Version(), runtime.NumCPU(), every, rounds, loadavg())
 	var results []result
 	for _, d := range days {
 		name := fmt.Sprintf("history_%d", d)
@@ -243,8 +245,8 @@ func seed(ctx context.Context, pool *pgxpool.Pool, days int, r *result) (int64, 
 		return 0, err
 	}
 	actor := "person:bench@example.com"
-	for i := 0; i*3 < days; i++ {
-		at := now.AddDate(0, 0, -days+1+3*i).Add(-2 * time.Hour)
+	for i := 0; i*every < days; i++ {
+		at := now.AddDate(0, 0, -days+1+every*i).Add(-2 * time.Hour)
 		clock.Store(at.UnixNano())
 		c := comps[i%len(comps)].Name
 		in, err := st.CreateIncident(ctx, incidents.NewIncident{Title: fmt.Sprintf("%s errors for some customers", c), Message: "We are investigating errors.",
