@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,7 @@ import (
 func main() {
 	rounds := flag.Int("n", 20, "rebuilds timed in each case")
 	histories := flag.String("days", "1,30,90", "days of history, comma-separated")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the after-one-update rebuilds of the last history to this file")
 	flag.IntVar(&every, "every", 3, "days between resolved incidents (a large value: rollups alone)")
 	flag.Parse()
 	log.SetFlags(0)
@@ -59,6 +61,7 @@ func main() {
 }
 
 var (
+	cpuProfile string
 	every      = 3
 	probeNames = []string{"login", "login-remembered", "api"}
 	locations  = []string{"eu-west", "us-east", "ap-south"}
@@ -178,6 +181,17 @@ func measure(ctx context.Context, pool *pgxpool.Pool, days, rounds int) (result,
 			return r, err
 		}
 		r.unchanged = append(r.unchanged, time.Since(t))
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return r, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return r, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	for i := range rounds {
 		if _, err := store.PostUpdate(ctx, open, incidents.Update{Status: incidents.StatusIdentified,
