@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/candorhq/candor/internal/pgcluster"
 	"github.com/candorhq/candor/probes/demo"
 )
 
@@ -131,4 +132,103 @@ notify:
 	if err := b.Wait(); err != nil {
 		t.Errorf("the survivor exited with %v:\n%s", err, outB.String())
 	}
+}
+
+// TestKilledWhilePublishingDeliversTheRestOnce kills candor with SIGKILL
+// while it is posting an incident's updates to a slow Slack, restarts it,
+// and checks that every update reaches each channel exactly once.
+func TestKilledWhilePublishingDeliversTheRestOnce(t *testing.T) {
+	slack := newRecordingSlack(t)
+	slack.delay = 50 * time.Millisecond
+	// Slack takes update 3 only after candor is dead: the post whose answer
+	// was lost, the case a naive relay posts twice.
+	slack.holdText, slack.held, slack.release = "Update 3 of the outage.", make(chan struct{}), make(chan struct{})
+	t.Setenv("SLACK_BOT_TOKEN", "xoxb-killed")
+	demoSrv := httptest.NewServer(demo.New(demo.Options{}))
+	t.Cleanup(demoSrv.Close)
+	cfgPath := filepath.Join(t.TempDir(), "candor.yaml")
+	cfg := demoConfig(strings.TrimPrefix(demoSrv.URL, "http://")) + fmt.Sprintf(`
+notify:
+  slack:
+    token: ${SLACK_BOT_TOKEN}
+    public_channel: CPUBLIC
+    oncall_channel: CONCALL
+    api_url: %s
+`, slack.srv.GetAPIURL())
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir, addr := t.TempDir(), freeAddr(t)
+	base := "http://" + addr
+	args := []string{"serve", "--config", cfgPath, "--listen", addr, "--data-dir", dataDir}
+	first, _ := startCandor(t, args...)
+	waitFor(t, base+"/readyz", 200, 60*time.Second)
+	code, token, stderr := runCmd(t, t.Context(), "token", "create", "--role", "responder", "--name", "t", "--config", cfgPath, "--data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("token create: %s", stderr)
+	}
+	token = strings.TrimSpace(token)
+	post := func(path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode >= 300 {
+			t.Fatalf("POST %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	post("/api/v1/incidents", `{"title":"Login failures","status":"investigating","message":"Update 0 of the outage.","impact":"major","components":[{"component":"Login","status":"major_outage"}]}`)
+	const updates = 6
+	for i := 1; i < updates; i++ {
+		post("/api/v1/incidents/1/updates", fmt.Sprintf(`{"status":"identified","message":"Update %d of the outage."}`, i))
+	}
+	<-slack.held
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	close(slack.release)
+	eventually(t, "Slack to take the held post", func() bool { return slack.count("/chat.postMessage", "Update 3 of the outage.") == 1 })
+	if n := slack.count("/chat.postMessage", "of the outage"); n >= 2*updates {
+		t.Fatalf("all %d posts were made before the kill; the test proves nothing", n)
+	}
+	second, out := startCandor(t, args...)
+	waitFor(t, base+"/readyz", 200, 60*time.Second)
+	for i := 0; i < updates; i++ {
+		text := fmt.Sprintf("Update %d of the outage.", i)
+		for _, ch := range []string{"CPUBLIC", "CONCALL"} {
+			eventually(t, fmt.Sprintf("%q in %s", text, ch), func() bool { return slack.count("/chat.postMessage", text, "channel="+ch) >= 1 })
+		}
+	}
+	// Wait until the restarted relay has nothing left to deliver.
+	eventually(t, "every delivery settled", func() bool {
+		var pending int
+		_ = queryRow(t, dataDir, `select count(*) from notify_deliveries where state <> 'delivered'`, &pending)
+		return pending == 0
+	})
+	for i := 0; i < updates; i++ {
+		text := fmt.Sprintf("Update %d of the outage.", i)
+		for _, ch := range []string{"CPUBLIC", "CONCALL"} {
+			if n := slack.count("/chat.postMessage", text, "channel="+ch); n != 1 {
+				t.Errorf("%q was posted %d times to %s, want once", text, n, ch)
+			}
+		}
+	}
+	_ = second.Process.Signal(syscall.SIGTERM)
+	if err := second.Wait(); err != nil {
+		t.Errorf("candor exited with %v:\n%s", err, out.String())
+	}
+}
+
+// queryRow runs one query against the embedded cluster of a running candor.
+func queryRow(t *testing.T, dataDir, sql string, dest ...any) error {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), pgcluster.ConnStringFor(filepath.Join(dataDir, "postgres"), "candor"))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(t.Context(), sql).Scan(dest...)
 }

@@ -31,6 +31,13 @@ type recordingSlack struct {
 	bodies   []string
 	messages []slackMessage
 	ts       atomic.Int64
+	delay    time.Duration // how long each call takes, as a slow Slack would
+
+	// holdText, when set, makes the first post containing it wait for
+	// release before Slack takes it; held is closed when that post arrives.
+	holdText      string
+	held, release chan struct{}
+	holdOnce      sync.Once
 }
 
 // slackMessage is a posted message as conversations.history returns it, so
@@ -47,6 +54,7 @@ func newRecordingSlack(t *testing.T) *recordingSlack {
 	t.Helper()
 	rs := &recordingSlack{}
 	record := func(r *http.Request) {
+		time.Sleep(rs.delay) // a slow Slack: a real delay in answering, not synchronisation
 		b, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(strings.NewReader(string(b)))
 		rs.mu.Lock()
@@ -74,6 +82,16 @@ func newRecordingSlack(t *testing.T) *recordingSlack {
 			reply(w, map[string]any{"user_id": "UBOT", "team_id": "T1", "team": "Example", "user": "candor"})
 		})
 		c.Handle("/chat.postMessage", func(w http.ResponseWriter, r *http.Request) {
+			if rs.holdText != "" {
+				b, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(strings.NewReader(string(b)))
+				if strings.Contains(string(b), neturl.QueryEscape(rs.holdText)) {
+					rs.holdOnce.Do(func() {
+						close(rs.held)
+						<-rs.release
+					})
+				}
+			}
 			record(r)
 			_ = r.ParseForm()
 			m := slackMessage{Channel: r.Form.Get("channel"), TS: fmt.Sprintf("1700000000.%06d", rs.ts.Add(1)),
