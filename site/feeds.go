@@ -51,6 +51,9 @@ func (m *model) feed(title, link, selfPath string, updated time.Time, incs []*in
 		}
 	}
 	sortItems(f.Items)
+	if len(f.Items) > MaxFeedItems {
+		f.Items = f.Items[:MaxFeedItems]
+	}
 	if len(f.Items) > 0 {
 		f.Updated = f.Items[0].Updated
 	}
@@ -64,6 +67,11 @@ func (m *model) feed(title, link, selfPath string, updated time.Time, incs []*in
 	}
 	return []byte(r), []byte(a), nil
 }
+
+// MaxFeedItems is how many of the newest updates a feed holds. Readers poll
+// for what is new; a bound keeps each rebuild's cost independent of how
+// much history the page has (the whole history stays on /history).
+const MaxFeedItems = 100
 
 // sortItems puts the newest entries first (stable for equal times).
 func sortItems(items []*feeds.Item) {
