@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -33,18 +32,7 @@ func TestTwoReplicasOneKilled(t *testing.T) {
 	t.Setenv("SLACK_BOT_TOKEN", "xoxb-replicas")
 	demoSrv := httptest.NewServer(demo.New(demo.Options{}))
 	t.Cleanup(demoSrv.Close)
-	cfgPath := filepath.Join(t.TempDir(), "candor.yaml")
-	cfg := demoConfig(strings.TrimPrefix(demoSrv.URL, "http://")) + fmt.Sprintf(`
-notify:
-  slack:
-    token: ${SLACK_BOT_TOKEN}
-    public_channel: CPUBLIC
-    oncall_channel: CONCALL
-    api_url: %s
-`, slack.srv.GetAPIURL())
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := configWithSlack(t, demoSrv.URL, slack)
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	a, _ := startCandor(t, "serve", "--config", cfgPath, "--listen", addrA, "--data-dir", t.TempDir())
 	waitFor(t, "http://"+addrA+"/readyz", 200, 60*time.Second)
@@ -146,18 +134,7 @@ func TestKilledWhilePublishingDeliversTheRestOnce(t *testing.T) {
 	t.Setenv("SLACK_BOT_TOKEN", "xoxb-killed")
 	demoSrv := httptest.NewServer(demo.New(demo.Options{}))
 	t.Cleanup(demoSrv.Close)
-	cfgPath := filepath.Join(t.TempDir(), "candor.yaml")
-	cfg := demoConfig(strings.TrimPrefix(demoSrv.URL, "http://")) + fmt.Sprintf(`
-notify:
-  slack:
-    token: ${SLACK_BOT_TOKEN}
-    public_channel: CPUBLIC
-    oncall_channel: CONCALL
-    api_url: %s
-`, slack.srv.GetAPIURL())
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := configWithSlack(t, demoSrv.URL, slack)
 	dataDir, addr := t.TempDir(), freeAddr(t)
 	base := "http://" + addr
 	args := []string{"serve", "--config", cfgPath, "--listen", addr, "--data-dir", dataDir}

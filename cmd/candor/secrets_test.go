@@ -169,18 +169,7 @@ func TestNoSecretInAnythingCandorWrites(t *testing.T) {
 	target := &cookieRecorder{h: demo.New(demo.Options{})}
 	demoSrv := httptest.NewServer(target)
 	t.Cleanup(demoSrv.Close)
-	cfgText := demoConfig(strings.TrimPrefix(demoSrv.URL, "http://")) + fmt.Sprintf(`
-notify:
-  slack:
-    token: ${SLACK_BOT_TOKEN}
-    public_channel: CPUBLIC
-    oncall_channel: CONCALL
-    api_url: %s
-`, slack.srv.GetAPIURL())
-	cfgPath := filepath.Join(t.TempDir(), "candor.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := configWithSlack(t, demoSrv.URL, slack)
 	dataDir := t.TempDir()
 	addr := freeAddr(t)
 	base := "http://" + addr
@@ -276,6 +265,26 @@ func dumpDatabase(t *testing.T, dataDir string) string {
 		}
 	}
 	return b.String()
+}
+
+// configWithSlack writes the demo configuration for the target at demoURL,
+// with Slack pointed at rs, and returns its path. The token is read from
+// SLACK_BOT_TOKEN, as a real configuration would.
+func configWithSlack(t *testing.T, demoURL string, rs *recordingSlack) string {
+	t.Helper()
+	cfg := demoConfig(strings.TrimPrefix(demoURL, "http://")) + fmt.Sprintf(`
+notify:
+  slack:
+    token: ${SLACK_BOT_TOKEN}
+    public_channel: CPUBLIC
+    oncall_channel: CONCALL
+    api_url: %s
+`, rs.srv.GetAPIURL())
+	path := filepath.Join(t.TempDir(), "candor.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // count returns how many recorded calls to path contain every one of parts.
