@@ -16,24 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/internal/browsertest"
 )
-
-// browser starts headless Chromium for one test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first run owns the browser: no timeout on it.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	return ctx
-}
 
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
@@ -52,13 +36,6 @@ func media(dark bool) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
-		return err
-	})
-}
-
-func timezone(id string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: id})
 		return err
 	})
 }
@@ -111,9 +88,9 @@ func TestBrowserHomeAndIncident(t *testing.T) {
 	f.rebuild(t)
 	srv := httptest.NewServer(f.site.Handler())
 	defer srv.Close()
-	ctx := browser(t)
+	ctx := browsertest.New(t)
 
-	if err := chromedp.Do(ctx, timezone("America/New_York"), chromedp.EmulateViewport(1280, 900), chromedp.Navigate(srv.URL+"/")); err != nil {
+	if err := chromedp.Do(ctx, browsertest.Timezone("America/New_York"), chromedp.EmulateViewport(1280, 900), chromedp.Navigate(srv.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
 	if got := eval[string](t, ctx, `document.querySelector("h1").innerText`); got != "Example Status" {
@@ -246,7 +223,7 @@ func TestScreenshots(t *testing.T) {
 	busy := newFixture(t)
 	busy.scenario(t)
 	busy.rebuild(t)
-	ctx := browser(t)
+	ctx := browsertest.New(t)
 	for name, f := range map[string]*fixture{"normal": quiet, "incident": busy} {
 		srv := httptest.NewServer(f.site.Handler())
 		for _, vp := range []struct {
@@ -254,7 +231,7 @@ func TestScreenshots(t *testing.T) {
 			w, h int64
 			opts []chromedp.EmulateViewportOption
 		}{{"desktop", 1280, 800, nil}, {"phone", 390, 844, []chromedp.EmulateViewportOption{chromedp.EmulateScale(2), chromedp.EmulateMobile}}} {
-			if err := chromedp.Do(ctx, timezone("UTC"), chromedp.EmulateViewport(vp.w, vp.h, vp.opts...), chromedp.Navigate(srv.URL+"/")); err != nil {
+			if err := chromedp.Do(ctx, browsertest.Timezone("UTC"), chromedp.EmulateViewport(vp.w, vp.h, vp.opts...), chromedp.Navigate(srv.URL+"/")); err != nil {
 				t.Fatal(err)
 			}
 			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

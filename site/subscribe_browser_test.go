@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/internal/browsertest"
 )
 
 // recordedSubs keeps sign-ups in memory.
@@ -49,7 +50,7 @@ func TestBrowserSubscribeForm(t *testing.T) {
 	mux.Handle("/unsubscribe/", h)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	ctx := browser(t)
+	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
 		t.Fatal(err)
 	}

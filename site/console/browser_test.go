@@ -16,32 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/internal/browsertest"
 	"github.com/candorhq/candor/site"
 )
-
-// chromium starts headless Chromium for one test.
-func chromium(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath("/usr/bin/chromium"), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first run owns the browser: no timeout on it.
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
-	}
-	return ctx
-}
-
-func inTimezone(id string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: id})
-		return err
-	})
-}
 
 // within runs actions with a time limit, so that a page that never shows
 // what is awaited fails the test instead of hanging it; the page's text is
@@ -214,8 +191,8 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 	responder := e.enrol(e.browser(), "ada@example.com", Responder)
 	execOp := e.enrol(e.browser(), "ceo@example.com", Exec)
 
-	b := chromium(t)
-	if err := chromedp.Do(b, inTimezone("Pacific/Auckland"), chromedp.EmulateViewport(1280, 900)); err != nil {
+	b := browsertest.New(t)
+	if err := chromedp.Do(b, browsertest.Timezone("Pacific/Auckland"), chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
 	browserSignIn(t, e, b, responder, true)
@@ -270,7 +247,7 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 	if _, err := e.store.PostUpdate(ctx, inc.ID, incidents.Update{Status: incidents.StatusResolved, Message: "Login works again.", Actor: "person:ada@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	x := chromium(t)
+	x := browsertest.New(t)
 	if err := chromedp.Do(x, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/internal/browsertest"
 	"github.com/candorhq/candor/internal/config"
 	"github.com/candorhq/candor/notify"
 )
@@ -467,7 +468,7 @@ func TestBrowserDeliveriesAndWebhooks(t *testing.T) {
 	ctx := context.Background()
 	admin := e.enrol(e.browser(), "ada@example.com", Admin)
 
-	b := chromium(t)
+	b := browsertest.New(t)
 	if err := chromedp.Do(b, chromedp.EmulateViewport(1280, 900)); err != nil {
 		t.Fatal(err)
 	}
