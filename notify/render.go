@@ -20,7 +20,8 @@ func Escape(s string) string {
 
 var (
 	mdBold = regexp.MustCompile(`\*\*([^*\n]+)\*\*`)
-	mdLink = regexp.MustCompile(`\[([^\]\n]+)\]\((https?://[^)\s]+)\)`)
+	// A link's URL has no '|': Slack would read it as the end of the URL.
+	mdLink = regexp.MustCompile(`\[([^\]\n]+)\]\((https?://[^)\s|]+)\)`)
 )
 
 // maxReply is how much of an update's text goes into one Slack message;

@@ -146,7 +146,7 @@ var slackLink = regexp.MustCompile(`<https?://[^\s<>|]+\|[^<>]*>`)
 // theirs (<!channel>, <@U…>, a disguised link): only the links Candor
 // makes, and well-formed entities.
 func FuzzMrkdwn(f *testing.F) {
-	for _, s := range []string{"a & b", "<!channel>", "**b**", "[x](https://e.com/?a=1&b=<2>)", "[a|b](http://x)", "&amp;lt;",
+	for _, s := range []string{"a & b", "<!channel>", "**b**", "[x](https://e.com/?a=1&b=<2>)", "[a|b](http://x)", "[0](http://|)", "[x](https://e.com/a|b)", "&amp;lt;",
 		strings.Repeat("[l](https://example.com/) & ", 200), strings.Repeat("é<", 1600)} {
 		f.Add(s)
 	}
