@@ -208,8 +208,13 @@ const ActionAcknowledge = "candor_ack"
 const slackHelp = "Usage: `/candor ack ID` · `/candor update ID [investigating|identified|monitoring|resolved] message` · " +
 	"`/candor note ID message` (internal) · `/candor reclassify ID security|non_security|undetermined reason`"
 
-// run performs one command for a Slack user and returns what to tell them.
+// run performs one command for a Slack user and returns what to tell them,
+// escaped for mrkdwn: the reply quotes what they typed.
 func (s *SlackCommands) run(ctx context.Context, addr, team, user, text string) string {
+	return Escape(s.do(ctx, addr, team, user, text))
+}
+
+func (s *SlackCommands) do(ctx context.Context, addr, team, user, text string) string {
 	fields := strings.Fields(text)
 	if len(fields) == 0 || fields[0] == "help" {
 		return slackHelp
@@ -279,7 +284,7 @@ func (s *SlackCommands) run(ctx context.Context, addr, team, user, text string) 
 		for _, f := range fe {
 			msgs = append(msgs, f.Field+" "+f.Msg)
 		}
-		return "Not done: " + Escape(strings.Join(msgs, "; "))
+		return "Not done: " + strings.Join(msgs, "; ")
 	case errors.Is(err, incidents.ErrNotFound):
 		return fmt.Sprintf("There is no incident %d.", id)
 	case err != nil:
