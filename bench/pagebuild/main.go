@@ -45,6 +45,7 @@ func main() {
 	histories := flag.String("days", "1,30,90", "days of history, comma-separated")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the after-one-update rebuilds of the last history to this file")
 	flag.IntVar(&every, "every", 3, "days between resolved incidents (a large value: rollups alone)")
+	flag.BoolVar(&listChanged, "changed", false, "list the responses one update changes, with their sizes")
 	flag.Parse()
 	log.SetFlags(0)
 	var days []int
@@ -61,11 +62,12 @@ func main() {
 }
 
 var (
-	cpuProfile string
-	every      = 3
-	probeNames = []string{"login", "login-remembered", "api"}
-	locations  = []string{"eu-west", "us-east", "ap-south"}
-	comps      = []incidents.Component{
+	cpuProfile  string
+	listChanged bool
+	every       = 3
+	probeNames  = []string{"login", "login-remembered", "api"}
+	locations   = []string{"eu-west", "us-east", "ap-south"}
+	comps       = []incidents.Component{
 		{Name: "Login", Group: "Sign-in", Probes: []string{"login"}},
 		{Name: "Two-step authentication", Group: "Sign-in", Steps: []string{"login/totp"}},
 		{Name: "Remembered devices", Group: "Sign-in", Probes: []string{"login-remembered"}},
@@ -194,6 +196,7 @@ func measure(ctx context.Context, pool *pgxpool.Pool, days, rounds int) (result,
 		defer pprof.StopCPUProfile()
 	}
 	for i := range rounds {
+		before := s.Snapshot()
 		if _, err := store.PostUpdate(ctx, open, incidents.Update{Status: incidents.StatusIdentified,
 			Message: fmt.Sprintf("Still working on it (update %d).", i+1), Actor: "person:bench@example.com"}); err != nil {
 			return r, err
@@ -203,6 +206,17 @@ func measure(ctx context.Context, pool *pgxpool.Pool, days, rounds int) (result,
 			return r, err
 		}
 		r.changed = append(r.changed, time.Since(t))
+		if listChanged && i == 0 {
+			after, total := s.Snapshot(), 0
+			for _, p := range after.Paths() {
+				a, _ := after.Body(p)
+				if b, ok := before.Body(p); !ok || string(a) != string(b) {
+					fmt.Printf("%d days: %s changed, %d bytes\n", days, p, len(a))
+					total += len(a)
+				}
+			}
+			fmt.Printf("%d days: %d bytes changed by one update\n", days, total)
+		}
 	}
 	return r, nil
 }
