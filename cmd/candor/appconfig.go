@@ -88,11 +88,10 @@ func (cfg *appConfig) sections() map[string]section {
 			return true
 		},
 		"probes": func(c *config.Checker, path string) bool {
-			if !c.Decode(path, &cfg.Probes) {
-				return false
-			}
+			// A list: its good items are checked even when one is unreadable.
+			ok := c.Decode(path, &cfg.Probes)
 			probes.Check(c, path, cfg.Probes)
-			return true
+			return ok
 		},
 		"runbooks": func(c *config.Checker, path string) bool {
 			if !c.Decode(path, &cfg.Runbooks) {

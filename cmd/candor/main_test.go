@@ -40,6 +40,13 @@ components:
   - name: Login
   - name: login
   - group: Platform
+probes:
+  - name: a
+    targt: x
+    steps: [{url: "https://x.example/"}]
+  - name: b
+    steps:
+      - url: /login
 `)
 	code, stdout, stderr := runCmd(t, t.Context(), "check", "--config", path)
 	if code != 2 {
@@ -50,6 +57,9 @@ components:
 		path + ":5:11: location \"bad location\" must be",
 		path + ":8:11: component \"login\" has the same id",
 		path + ":9:5: component needs a name",
+		// One unreadable item does not hide the problems of the others.
+		path + ":12:5: unknown key \"targt\"",
+		path + ":16:14: url \"/login\" is relative",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)

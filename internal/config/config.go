@@ -169,6 +169,7 @@ type Checker struct {
 	src      *Source
 	lookup   func(string) (string, bool)
 	problems Problems
+	unread   []string // paths Decode could not read
 }
 
 // NewChecker returns a Checker for src. lookup resolves ${ENV} references in
@@ -182,6 +183,9 @@ func (c *Checker) Source() *Source { return c.src }
 
 // Errorf records a problem at the node at path (or its nearest existing ancestor).
 func (c *Checker) Errorf(path, format string, args ...any) {
+	if c.isUnread(path) {
+		return
+	}
 	line, col := c.src.Pos(path)
 	c.problems = append(c.problems, Problem{File: c.src.Name, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
@@ -189,6 +193,9 @@ func (c *Checker) Errorf(path, format string, args ...any) {
 // KeyErrorf records a problem at the key of the mapping entry at path, for
 // problems with the key itself ("unknown key", "appears twice").
 func (c *Checker) KeyErrorf(path, format string, args ...any) {
+	if c.isUnread(path) {
+		return
+	}
 	line, col := c.src.keyPos(path)
 	c.problems = append(c.problems, Problem{File: c.src.Name, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
@@ -217,7 +224,10 @@ func (c *Checker) Err() error {
 // and wrong types, then resolves the [Secret] and checks the [Duration] values
 // inside v. A missing node leaves v as it is and reports nothing. A list is
 // decoded item by item, so that every bad item is reported, not just the first.
-// Decode reports whether v was decoded without problems.
+// Decode reports whether v was decoded without problems. Checks may still
+// look at what was read: their problems at or under a path that could not be
+// read are dropped, so that a list's good items are checked while its bad
+// item reports only why it could not be read.
 func (c *Checker) Decode(path string, v any) bool {
 	n := c.src.Node(path)
 	if n == nil {
@@ -249,6 +259,18 @@ func (c *Checker) Decode(path string, v any) bool {
 	return len(c.problems) == before
 }
 
+// isUnread reports whether path is at or under a path Decode could not
+// read: a check of what was read says nothing useful there, the read error
+// already stands.
+func (c *Checker) isUnread(path string) bool {
+	for _, u := range c.unread {
+		if path == u || strings.HasPrefix(path, u) && (path[len(u)] == '.' || path[len(u)] == '[') {
+			return true
+		}
+	}
+	return false
+}
+
 // nodeToValue decodes n into v strictly. go-yaml panics on some malformed
 // documents (a tag with no value: "! 000"); that becomes an error here.
 func nodeToValue(n ast.Node, v any) (err error) {
@@ -261,6 +283,7 @@ func nodeToValue(n ast.Node, v any) (err error) {
 }
 
 func (c *Checker) yamlError(path string, err error) {
+	c.unread = append(c.unread, path)
 	p := fromYAML(c.src.Name, err)
 	if p.Line == 0 {
 		p.Line, p.Col = c.src.Pos(path)
