@@ -20,6 +20,7 @@ const (
 	DefaultCooldown     = 30 * time.Minute // a failure returning this soon reopens
 	DefaultCadence      = 30 * time.Minute // longest silence towards customers
 	DefaultStaleAfter   = 5 * time.Minute  // a location silent this long stops counting
+	DefaultCorrelate    = 2 * time.Minute  // failures that begin this close together are one incident
 )
 
 // Limits on what people and configuration may write.
@@ -104,6 +105,11 @@ type Policy struct {
 	// Cadence is the longest an open incident may go without a public update
 	// before on-call is reminded (and again at every cadence).
 	Cadence config.Duration `yaml:"cadence"`
+	// CorrelateWithin: a probe failure on other components that began within
+	// this time of an open automatic incident's first failure, with the
+	// same classification, joins that incident instead of opening another
+	// (one fault breaking several steps is one incident). 0 turns it off.
+	CorrelateWithin *config.Duration `yaml:"correlate_within"`
 	// StaleAfter: a location that has not reported for this long no longer
 	// counts towards a probe's locations.
 	StaleAfter config.Duration `yaml:"stale_after"`
@@ -145,6 +151,10 @@ func (p Policy) WithDefaults() Policy {
 	p.Cooldown = config.Dur(p.Cooldown.Or(DefaultCooldown))
 	p.Cadence = config.Dur(p.Cadence.Or(DefaultCadence))
 	p.StaleAfter = config.Dur(p.StaleAfter.Or(DefaultStaleAfter))
+	if p.CorrelateWithin == nil {
+		d := config.Dur(DefaultCorrelate)
+		p.CorrelateWithin = &d
+	}
 	if p.AutoPublish == nil {
 		t := true
 		p.AutoPublish = &t

@@ -411,10 +411,27 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 			join = in
 		}
 	}
+	reason := "the probe " + r.Probe + " fails on the same components"
+	if join == nil {
+		// Failures that began together are one fault: join the automatic
+		// incident (it has a signature) whose first failure is closest.
+		within := d.policy.CorrelateWithin.D
+		for i := range w.Incidents {
+			in := &w.Incidents[i]
+			gap := in.StartedAt.Sub(started).Abs()
+			if in.Status.Open() && in.Signature != "" && in.Classification == class && within > 0 && gap <= within &&
+				(join == nil || gap < join.StartedAt.Sub(started).Abs()) {
+				join = in
+			}
+		}
+		if join != nil {
+			reason = "the probe " + r.Probe + " began failing " + humanDuration(join.StartedAt.Sub(started).Abs()) +
+				" apart from this incident's first failure (correlate_within " + within.String() + ")"
+		}
+	}
 	if join != nil {
 		st.Incident = join.ID
-		evs := joinEvents(*join, r, evidence, states, failing, actor, now,
-			"the probe "+r.Probe+" fails on the same components")
+		evs := joinEvents(*join, r, evidence, states, failing, actor, now, reason)
 		if join.Status == StatusMonitoring {
 			evs = append(evs, Event{Kind: KindStatusChanged, At: now, Actor: actor, Incident: join.ID,
 				From: string(join.Status), To: string(StatusInvestigating), Probe: r.Probe, ComponentState: states,

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/candorhq/candor/internal/config"
 	"github.com/candorhq/candor/probes"
 )
 
@@ -569,4 +570,85 @@ func TestValidTransition(t *testing.T) {
 			t.Errorf("%s → %s: got %v, want ok=%v", tc.from, tc.to, err, tc.ok)
 		}
 	}
+}
+
+// dashboardDown is the demo's "error at dashboard": /dashboard answers 500,
+// which the login probes see at their dashboard steps (Dashboard) and the
+// security probe at protected_page (Two-step authentication), where it
+// expected a redirect to the second step.
+func dashboardDown(p, l string, at time.Time) probes.Result {
+	step := "dashboard"
+	if p == "login-security" {
+		step = "protected_page"
+	}
+	return fail(p, l, at, step, probes.ClassHTTPStatus)
+}
+
+func TestFailuresThatBeginTogetherAreOneIncident(t *testing.T) {
+	s := newSim(t, Policy{})
+	for n := 4; n < 8; n++ {
+		s.round(n, twoLocs, dashboardDown)
+	}
+	if len(s.incs) != 1 {
+		t.Fatalf("one fault opened %d incidents, want 1: %+v", len(s.incs), s.incs)
+	}
+	inc := s.open()[0]
+	if !slices.Equal(inc.Components, []string{"Two-step authentication", "Dashboard"}) && !slices.Equal(inc.Components, []string{"Dashboard", "Two-step authentication"}) {
+		t.Errorf("components %v, want Dashboard and Two-step authentication", inc.Components)
+	}
+	if inc.Classification != NonSecurity || len(inc.Probes) != 3 {
+		t.Errorf("classification %s probes %v", inc.Classification, inc.Probes)
+	}
+	var why string
+	for _, e := range s.log {
+		if strings.Contains(e.Reason, "correlate_within") {
+			why = e.Reason
+		}
+	}
+	if !strings.Contains(why, "apart from this incident's first failure") {
+		t.Errorf("the join does not say why; reasons in the log: %v", reasons(s.log))
+	}
+}
+
+func TestFailuresThatBeginApartOrDifferAreSeparateIncidents(t *testing.T) {
+	// The login probes fail at the dashboard from round 4; the security
+	// probe starts failing ten minutes later, with a security signal: apart
+	// in time and in classification.
+	late := func(p, l string, at time.Time) probes.Result {
+		if p == "login-security" {
+			if at.Before(t0.Add(4*interval + 10*time.Minute)) {
+				return probes.Result{}
+			}
+			r := fail(p, l, at, "protected_page", probes.ClassSecurityCheck)
+			r.Signals = []probes.Signal{probes.SignalSecondStepSkipped}
+			return r
+		}
+		return dashboardDown(p, l, at)
+	}
+	s := newSim(t, Policy{})
+	for n := 4; n < 4+50; n++ {
+		s.round(n, twoLocs, late)
+	}
+	if len(s.incs) != 2 {
+		t.Fatalf("%d incidents, want 2", len(s.incs))
+	}
+	// Off: the same simultaneous fault as above opens one per component.
+	off := config.Dur(0)
+	s = newSim(t, Policy{CorrelateWithin: &off})
+	for n := 4; n < 8; n++ {
+		s.round(n, twoLocs, dashboardDown)
+	}
+	if len(s.incs) != 2 {
+		t.Fatalf("with correlate_within 0, %d incidents, want 2", len(s.incs))
+	}
+}
+
+func reasons(evs []Event) []string {
+	var out []string
+	for _, e := range evs {
+		if e.Reason != "" {
+			out = append(out, string(e.Kind)+": "+e.Reason)
+		}
+	}
+	return out
 }
