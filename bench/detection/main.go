@@ -145,6 +145,7 @@ type sample struct {
 	slackPublic, slackOncall time.Duration
 	resolved                 time.Duration // from clearing the fault
 	leaked                   bool          // a security incident showed publicly
+	opens                    int           // incidents the fault opened (one is right)
 	missing                  []string
 	phase                    time.Duration // injection time past a multiple of the interval
 }
@@ -319,6 +320,13 @@ notify:
 		}
 	}
 	fmt.Printf("\nsecurity incidents shown on the public page, in unresolved.json or the public channel: %d\n", leaks)
+	split := 0
+	for _, s := range samples {
+		if s.opens > 1 {
+			split++
+		}
+	}
+	fmt.Printf("faults that opened more than one incident: %d of %d\n", split, len(samples))
 	fmt.Printf("load average at end: %s\n", loadavg())
 	return nil
 }
@@ -424,6 +432,9 @@ func oneFault(ctx context.Context, pool *pgxpool.Pool, rc *receiver, base, targe
 	}); err != nil {
 		return s, fmt.Errorf("incidents still open after clearing the fault: %w", err)
 	}
+	if err := pool.QueryRow(ctx, `select count(*) from incidents where id > $1`, maxID).Scan(&s.opens); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -434,6 +445,9 @@ func notes(s sample) string {
 	}
 	if s.leaked {
 		n = append(n, "LEAKED")
+	}
+	if s.opens > 1 {
+		n = append(n, fmt.Sprintf("%d incidents", s.opens))
 	}
 	n = append(n, s.missing...)
 	if len(n) == 0 {
