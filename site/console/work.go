@@ -95,15 +95,10 @@ func (c *Console) incidentView(r *http.Request, id int64) (incidentView, error) 
 	if err != nil {
 		return v, err
 	}
-	seen := map[string]bool{}
 	for _, te := range tl {
-		e := te.Event()
-		v.Timeline = append(v.Timeline, timelineRow{At: te.At.UTC(), Kind: string(te.Kind), Actor: te.Actor, Summary: summarize(te.Kind, e)})
-		if te.Kind == incidents.KindRunbookAttached && e.Runbook != nil && !seen[e.Runbook.ID] {
-			seen[e.Runbook.ID] = true
-			v.Runbooks = append(v.Runbooks, c.runbookView(*e.Runbook))
-		}
+		v.Timeline = append(v.Timeline, timelineRow{At: te.At.UTC(), Kind: string(te.Kind), Actor: te.Actor, Summary: summarize(te.Kind, te.Event())})
 	}
+	v.Runbooks = c.attached(tl)
 	if v.Evidence, err = c.o.Incidents.Evidence(ctx, id); err != nil {
 		return v, err
 	}
@@ -117,7 +112,11 @@ func (c *Console) incidentView(r *http.Request, id int64) (incidentView, error) 
 	for name, st := range v.Inc.ComponentState {
 		v.Form.Components[name] = string(st)
 	}
-	v.Form.Message, v.Prefilled = c.prefill(v.Inc, v.Runbooks)
+	name := runbooks.FollowUp
+	if !v.Inc.Status.Open() {
+		name = runbooks.Resolution
+	}
+	v.Form.Message, v.Prefilled = c.fromRunbook(v.Inc, v.Runbooks, name)
 	if c.o.Probes != nil {
 		for _, pr := range v.Inc.Probes {
 			for _, loc := range v.Inc.Locations {
@@ -147,20 +146,41 @@ func (c *Console) runbookView(ref incidents.RunbookRef) runbookView {
 	return rv
 }
 
-// prefill returns the follow-up (or, once resolved, resolution) text of
-// the first attached runbook that has one, for the incident's
-// classification.
-func (c *Console) prefill(inc incidents.Incident, attached []runbookView) (string, string) {
-	name := runbooks.FollowUp
-	if !inc.Status.Open() {
-		name = runbooks.Resolution
+// attached returns the runbooks attached on an incident's timeline, each
+// once, in the order they were attached.
+func (c *Console) attached(tl []incidents.TimelineEvent) []runbookView {
+	var out []runbookView
+	seen := map[string]bool{}
+	for _, te := range tl {
+		if te.Kind != incidents.KindRunbookAttached {
+			continue
+		}
+		if e := te.Event(); e.Runbook != nil && !seen[e.Runbook.ID] {
+			seen[e.Runbook.ID] = true
+			out = append(out, c.runbookView(*e.Runbook))
+		}
+	}
+	return out
+}
+
+// fromRunbook returns the named template (follow_up, resolution,
+// post_incident_summary) of the first attached runbook that has one for the
+// incident's classification, rendered, and that runbook's title.
+//
+// A post-incident summary is the last word to customers: until a person has
+// confirmed the classification, it is the security one, which asks for the
+// review's findings instead of saying that nothing was compromised.
+func (c *Console) fromRunbook(inc incidents.Incident, attached []runbookView, name string) (string, string) {
+	class := string(inc.Classification)
+	if name == runbooks.PostIncidentSummary && !inc.Confirmed {
+		class = string(incidents.Undetermined)
 	}
 	for _, rv := range attached {
 		rb, ok := c.o.Runbooks.ByID(rv.ID)
 		if !ok {
 			continue
 		}
-		tp, ok := rb.Template(name, string(inc.Classification))
+		tp, ok := rb.Template(name, class)
 		if !ok {
 			continue
 		}
@@ -515,6 +535,16 @@ func (c *Console) noteView(r *http.Request, id int64) (noteView, error) {
 			return v, err
 		}
 		v.From = "the draft generated from the timeline"
+		// The attached runbook's words for customers, to edit.
+		tl, err := c.o.Incidents.Timeline(ctx, id)
+		if err != nil {
+			return v, err
+		}
+		if text, title := c.fromRunbook(v.Inc, c.attached(tl), runbooks.PostIncidentSummary); text != "" {
+			v.Body = strings.TrimRight(v.Body, "\n") + "\n\n## Summary for customers\n\n" +
+				"_From the runbook \"" + title + "\": check every sentence before publishing._\n\n" + strings.TrimSpace(text) + "\n"
+			v.From += " and the runbook \"" + title + "\""
+		}
 	}
 	if d, _ := strconv.Atoi(r.URL.Query().Get("diff")); d > 1 {
 		i := slices.IndexFunc(v.Versions, func(nv incidents.NoteVersion) bool { return nv.Version == d })

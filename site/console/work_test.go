@@ -111,6 +111,13 @@ func TestIncidentWorkThroughThePages(t *testing.T) {
 	if !strings.Contains(draft, "Login failures") {
 		t.Fatalf("draft:\n%s", draft)
 	}
+	// The attached runbook's post-incident summary, rendered for this incident.
+	// A person confirmed it non-security above: that summary.
+	if !strings.Contains(editor.body, `and the runbook &#34;Login events store or queue down`) ||
+		!strings.Contains(draft, "## Summary for customers") || !strings.Contains(draft, "What happened.") ||
+		!strings.Contains(draft, "This was not a security incident") || strings.Contains(draft, "{{") {
+		t.Errorf("the draft does not carry the runbook's post-incident summary:\n%s", draft)
+	}
 	body := "# Login failures\n\nLogin failed for a while.\n"
 	r = exec.post(page+"/note", url.Values{"csrf": {csrfOf(editor.body)}, "body": {body}})
 	if r.status != http.StatusSeeOther {
@@ -241,5 +248,26 @@ func TestDetectedIncidentShowsEvidenceAndProbes(t *testing.T) {
 	}
 	if strings.Contains(page.body, "Post an update") {
 		t.Error("a viewer is offered the update form")
+	}
+
+	// Resolved, its classification (non-security, from the probes) not
+	// confirmed by a person: the note draft takes the runbook's security
+	// summary, which asks for the review's findings, not the one that says
+	// nothing was compromised.
+	id := list[0].ID
+	if err := e.store.AttachRunbook(ctx, id, incidents.RunbookRef{ID: "login-events-down", Title: "Login events store"}, "system"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.PostUpdate(ctx, id, incidents.Update{Status: incidents.StatusResolved, Message: "Fixed.", Actor: "person:ada@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if inc, _ := e.store.Get(ctx, id); inc.Classification != incidents.NonSecurity || inc.Confirmed {
+		t.Fatalf("classification %s confirmed %v, want non_security unconfirmed", inc.Classification, inc.Confirmed)
+	}
+	exec := e.browser()
+	e.enrol(exec, "ceo@example.com", Exec)
+	d := exec.get("/admin/incidents/" + itoa(id) + "/note")
+	if !strings.Contains(d.body, "Summary for customers") || !strings.Contains(d.body, "Security review.") || strings.Contains(d.body, "not a security incident") {
+		t.Errorf("unconfirmed incident's draft:\n%s", d.body)
 	}
 }
