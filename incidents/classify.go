@@ -100,6 +100,10 @@ func CheckReclassification(to Classification, reason string) error {
 		errs = append(errs, FieldError{Field: "reason", Msg: "a reclassification needs a reason, for the timeline"})
 	case len(r) > MaxReason:
 		errs = append(errs, FieldError{Field: "reason", Msg: fmt.Sprintf("the reason is %d bytes; the limit is %d", len(r), MaxReason)})
+	default:
+		if fe := checkText("reason", r, true, MaxReason); fe != nil {
+			errs = append(errs, *fe)
+		}
 	}
 	return errs.err()
 }

@@ -89,6 +89,12 @@ func TestReclassificationNeedsReason(t *testing.T) {
 	if err := CheckReclassification(NonSecurity, "TLS library not in use anywhere"); err != nil {
 		t.Errorf("got %v", err)
 	}
+	// PostgreSQL refuses NUL in text: the person hears which field, not "try again".
+	for _, bad := range []string{"seen\x00there", "\xff\xfe"} {
+		if err := CheckReclassification(Security, bad); !errors.As(err, &fe) || len(fe) != 1 || fe[0].Field != "reason" {
+			t.Errorf("reason %q: %v", bad, err)
+		}
+	}
 }
 
 func TestCheckConfig(t *testing.T) {
