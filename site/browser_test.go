@@ -193,7 +193,7 @@ func TestBrowserHomeAndIncident(t *testing.T) {
 		t.Fatal(err)
 	}
 	axe(t, ctx, "incident, dark")
-	for _, p := range []string{"/history", "/components/login", "/no-such-page"} {
+	for _, p := range []string{"/history", "/history/" + t0.Format("2006-01"), "/components/login", "/no-such-page"} {
 		if err := chromedp.Do(ctx, media(false), chromedp.Navigate(srv.URL+p)); err != nil {
 			t.Fatal(err)
 		}

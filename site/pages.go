@@ -133,6 +133,18 @@ func months(m *model) []month {
 	return out
 }
 
+// historyMonths is how many of the newest months /history shows in full.
+const historyMonths = 3
+
+func monthPath(key string) string { return "/history/" + key }
+
+func incidentCount(n int) string {
+	if n == 1 {
+		return "1 incident"
+	}
+	return strconv.Itoa(n) + " incidents"
+}
+
 func render(c templ.Component) ([]byte, error) {
 	var b bytes.Buffer
 	if err := c.Render(context.Background(), &b); err != nil {
@@ -158,12 +170,43 @@ func (b *builder) addPages(m *model, a assets) error {
 	if err := page("/", home(v)); err != nil {
 		return err
 	}
-	hk := newKey(m, a, "history")
-	for i := range m.Incidents {
-		hk.incident(&m.Incidents[i])
+	// /history shows the newest historyMonths months; every month has its
+	// own page. An update re-renders /history and its month's page only.
+	ms := months(m)
+	recent, older := ms[:min(historyMonths, len(ms))], ms[min(historyMonths, len(ms)):]
+	hk := newKey(m, a, "history").add(len(m.Incidents), len(recent))
+	for _, mo := range recent {
+		hk.add(mo.Key)
+		for _, in := range mo.Incidents {
+			hk.incident(in)
+		}
 	}
-	if err := b.memo("/history", typeHTML, hk.String(), func() ([]byte, error) { return render(historyPage(v)) }); err != nil {
+	for _, mo := range older {
+		hk.add(mo.Key, len(mo.Incidents))
+	}
+	if err := b.memo("/history", typeHTML, hk.String(), func() ([]byte, error) { return render(historyPage(v, recent, older)) }); err != nil {
 		return err
+	}
+	for i, mo := range ms {
+		var newer, older *month
+		if i > 0 {
+			newer = &ms[i-1]
+		}
+		if i+1 < len(ms) {
+			older = &ms[i+1]
+		}
+		k := newKey(m, a, "month").add(mo.Key)
+		for _, x := range []*month{newer, older} {
+			if x != nil {
+				k.add(x.Key)
+			}
+		}
+		for _, in := range mo.Incidents {
+			k.incident(in)
+		}
+		if err := b.memo(monthPath(mo.Key), typeHTML, k.String(), func() ([]byte, error) { return render(monthPage(v, mo, newer, older)) }); err != nil {
+			return err
+		}
 	}
 	for i := range m.Incidents {
 		in := &m.Incidents[i]
