@@ -34,7 +34,9 @@ func TestHistoryShowsRecentMonthsAndAPagePerMonth(t *testing.T) {
 		}
 		return string(b)
 	}
-	month := func(back int) time.Time { return time.Date(t0.Year(), t0.Month()-time.Month(back), 1, 0, 0, 0, 0, time.UTC) }
+	month := func(back int) time.Time {
+		return time.Date(t0.Year(), t0.Month()-time.Month(back), 1, 0, 0, 0, 0, time.UTC)
+	}
 	hist := body("/history")
 	for back := 0; back <= 6; back++ {
 		m := month(back)
