@@ -20,8 +20,10 @@ func TestHistoryShowsRecentMonthsAndAPagePerMonth(t *testing.T) {
 	for i := 6; i >= 1; i-- {
 		at := time.Date(t0.Year(), t0.Month()-time.Month(i), 10, 9, 0, 0, 0, time.UTC)
 		f.clk.Set(at)
-		in := f.incident(t, incidents.NewIncident{Title: fmt.Sprintf("Incident of %s", at.Format("January 2006")), Message: "Looking.", StartedAt: at})
-		f.update(t, in.ID, incidents.Update{Status: incidents.StatusResolved, Message: "Fixed."})
+		in := f.incident(t, incidents.NewIncident{Title: fmt.Sprintf("Incident of %s", at.Format("January 2006")), Message: "Looking.", StartedAt: at,
+			Components: []incidents.ComponentUpdate{{Component: "API", Status: incidents.PartialOutage}}})
+		f.update(t, in.ID, incidents.Update{Status: incidents.StatusResolved, Message: "Fixed.",
+			Components: []incidents.ComponentUpdate{{Component: "API", Status: incidents.Operational}}})
 	}
 	f.clk.Set(t0)
 	open := f.incident(t, incidents.NewIncident{Title: "Login failures", Message: "Looking."})
@@ -50,6 +52,18 @@ func TestHistoryShowsRecentMonthsAndAPagePerMonth(t *testing.T) {
 		if back < historyMonths && !inFull || back >= historyMonths && inFull || !linked {
 			t.Errorf("/history and %s: in full %v (want %v), linked %v", name, inFull, back < historyMonths, linked)
 		}
+	}
+	// The component page lists the incidents of its 90 days and counts the rest.
+	api := body("/components/api")
+	for back := 1; back <= 6; back++ {
+		name := month(back).Format("January 2006")
+		within := time.Date(t0.Year(), t0.Month()-time.Month(back), 10, 9, 0, 0, 0, time.UTC).After(t0.AddDate(0, 0, -89))
+		if strings.Contains(api, "Incident of "+name) != within {
+			t.Errorf("/components/api shows the incident of %s: %v, want %v", name, !within, within)
+		}
+	}
+	if !strings.Contains(api, "incidents before this period") {
+		t.Errorf("/components/api does not say that older incidents exist:\n%s", api)
 	}
 	f.update(t, open.ID, incidents.Update{Status: incidents.StatusIdentified, Message: "Found it."})
 	f.rebuild(t)

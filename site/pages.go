@@ -145,6 +145,21 @@ func incidentCount(n int) string {
 	return strconv.Itoa(n) + " incidents"
 }
 
+// periodIncidents returns a component's incidents that overlap the days its
+// uptime bars show, and how many older ones there are: a component page's
+// size does not grow with history.
+func periodIncidents(m *model, c *component) (shown []*incident, older int) {
+	from := m.Built.Truncate(24*time.Hour).AddDate(0, 0, -(uptimeDays - 1))
+	for _, in := range c.Incidents {
+		if overlaps(in.Incident, from, m.Built) {
+			shown = append(shown, in)
+		} else {
+			older++
+		}
+	}
+	return shown, older
+}
+
 func render(c templ.Component) ([]byte, error) {
 	var b bytes.Buffer
 	if err := c.Render(context.Background(), &b); err != nil {
