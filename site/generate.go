@@ -1,3 +1,3 @@
 package site
 
-//go:generate go tool templ generate
+//go:generate go tool templ generate -f pages.templ
