@@ -280,7 +280,9 @@ type frontMatter struct {
 // matter's keys and values, the body's headings, steps and template syntax.
 // It returns nil when the front matter cannot be read at all.
 func parseFile(name string, data []byte) (*file, []Problem) {
-	text := strings.ReplaceAll(string(bytes.TrimPrefix(data, []byte("\ufeff"))), "\r\n", "\n")
+	// Line breaks as YAML reads them: \r\n, \n or a lone \r, so that every
+	// position reported is a line of the file.
+	text := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(string(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	lines := strings.Split(text, "\n")
 	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "---" {
 		return nil, []Problem{{File: name, Line: 1, Msg: `a runbook starts with a line "---", then its YAML front matter, then a closing "---"`}}
