@@ -652,3 +652,21 @@ func reasons(evs []Event) []string {
 	}
 	return out
 }
+
+func TestLateResultsAreRecordedAtTheirRunsEnd(t *testing.T) {
+	now := t0.Add(time.Hour)
+	r := probes.Result{Probe: "login", Location: "eu-west", Start: now.Add(-10 * time.Minute), Duration: 2 * time.Second}
+	st := ProbeState{Locations: map[string]LocationState{"eu-west": {LastAt: now.Add(-20 * time.Minute)}}}
+	if got, want := appliedAt(r, st, now), r.Start.Add(r.Duration); !got.Equal(want) {
+		t.Errorf("a result kept ten minutes is recorded at %s, want its end %s", got, want)
+	}
+	fresh := r
+	fresh.Start = now.Add(-time.Second)
+	if got := appliedAt(fresh, st, now); !got.Equal(now) {
+		t.Errorf("a result just taken is recorded at %s, want now", got)
+	}
+	st.Locations["us-east"] = LocationState{LastAt: now.Add(-5 * time.Minute)}
+	if got := appliedAt(r, st, now); !got.Equal(now) {
+		t.Errorf("a late result older than what is recorded is stamped %s, want now (the probe's history stays in order)", got)
+	}
+}

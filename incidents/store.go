@@ -147,6 +147,7 @@ func (s *Store) Observe(ctx context.Context, r probes.Result) ([]Event, error) {
 		if err != nil {
 			return err
 		}
+		now = appliedAt(r, st, now)
 		locked := map[int64]bool{}
 		openLocked := false
 		var w World
@@ -226,6 +227,28 @@ func (s *Store) Observe(ctx context.Context, r probes.Result) ([]Event, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// lateResult is how long after its run a result counts as late: one kept
+// while the database was unreachable, not one just taken.
+const lateResult = 2 * time.Second
+
+// appliedAt is the time a result's consequences are recorded at: now, or
+// for a late result the end of its run, so that the timeline says when the
+// probes saw what happened (a login that recovered during a database outage
+// recovered then, not when the database came back). Never earlier than what
+// is already recorded for the probe, so the probe's history stays in order.
+func appliedAt(r probes.Result, st ProbeState, now time.Time) time.Time {
+	end := r.Start.Add(r.Duration).UTC()
+	if now.Sub(end) <= lateResult {
+		return now
+	}
+	for _, l := range st.Locations {
+		if !end.After(l.LastAt) {
+			return now
+		}
+	}
+	return end
 }
 
 // touched returns the existing incidents a batch of events (and a failed

@@ -19,8 +19,8 @@ import (
 // for 40 s while probes run and an incident is open, and the login recovers
 // meanwhile: the public site keeps answering 200 with the incident, /readyz
 // says 503; when the database returns, the probe results taken during the
-// outage are written, the incident moves to monitoring from them (a
-// timeline event of the outage's time), and that change reaches Slack.
+// outage are written, the incident moves to monitoring from them, at the
+// time the probes saw the recovery, and that change reaches Slack.
 func TestDatabaseOutageDuringAnIncidentLosesNothing(t *testing.T) {
 	slack := newRecordingSlack(t)
 	t.Setenv("SLACK_BOT_TOKEN", "xoxb-outage")
@@ -111,10 +111,10 @@ func TestDatabaseOutageDuringAnIncidentLosesNothing(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `select at from incident_events where kind = 'status_changed' and payload->>'to' = 'monitoring' order by at limit 1`).Scan(&monitoringAt); err != nil {
 		t.Fatalf("no status_changed → monitoring event: %v", err)
 	}
-	// Two good rounds 15 s apart are needed: fresh runs alone could not
-	// give them within 14 s of the database's return.
-	if d := monitoringAt.Sub(up); d > 14*time.Second {
-		t.Errorf("monitoring recorded %s after the database returned: the results kept during the outage were not used", d)
+	// The timeline says when the probes saw the login recover: during the
+	// outage, not when the database came back.
+	if monitoringAt.Before(down) || !monitoringAt.Before(up) {
+		t.Errorf("monitoring recorded at %s; want during the outage, %s to %s", monitoringAt, down, up)
 	}
 	// The change reaches Slack, and nothing is left undelivered.
 	eventually(t, "the monitoring status to reach Slack", func() bool {
