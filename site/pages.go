@@ -188,7 +188,7 @@ func (b *builder) addPages(m *model, a assets) error {
 	// /history shows the newest historyMonths months; every month has its
 	// own page. An update re-renders /history and its month's page only.
 	ms := months(m)
-	recent, older := ms[:min(historyMonths, len(ms))], ms[min(historyMonths, len(ms)):]
+	recent, earlier := ms[:min(historyMonths, len(ms))], ms[min(historyMonths, len(ms)):]
 	hk := newKey(m, a, "history").add(len(m.Incidents), len(recent))
 	for _, mo := range recent {
 		hk.add(mo.Key)
@@ -196,25 +196,22 @@ func (b *builder) addPages(m *model, a assets) error {
 			hk.incident(in)
 		}
 	}
-	for _, mo := range older {
+	for _, mo := range earlier {
 		hk.add(mo.Key, len(mo.Incidents))
 	}
-	if err := b.memo("/history", typeHTML, hk.String(), func() ([]byte, error) { return render(historyPage(v, recent, older)) }); err != nil {
+	if err := b.memo("/history", typeHTML, hk.String(), func() ([]byte, error) { return render(historyPage(v, recent, earlier)) }); err != nil {
 		return err
 	}
 	for i, mo := range ms {
 		var newer, older *month
+		k := newKey(m, a, "month").add(mo.Key)
 		if i > 0 {
 			newer = &ms[i-1]
+			k.add("newer", newer.Key)
 		}
 		if i+1 < len(ms) {
 			older = &ms[i+1]
-		}
-		k := newKey(m, a, "month").add(mo.Key)
-		for _, x := range []*month{newer, older} {
-			if x != nil {
-				k.add(x.Key)
-			}
+			k.add("older", older.Key)
 		}
 		for _, in := range mo.Incidents {
 			k.incident(in)
