@@ -60,6 +60,8 @@ type Component struct {
 	Description string   `yaml:"description"`
 	Probes      []string `yaml:"probes"`
 	Steps       []string `yaml:"steps"`
+	// Roles are step roles (probes.Role) whose failure affects it, in any probe.
+	Roles []string `yaml:"roles"`
 }
 
 // ID returns the component's stable id: its name in lower case with runs of

@@ -17,7 +17,9 @@ type TemplateData struct {
 	Title          string
 	Components     []string // affected components
 	Probe          string   // the failing probe
-	Step           string   // the failing step
+	Step           string   // the failing step (for on-call only: never in public text)
+	Role           string   // the failing step's role (probes.Role), e.g. "second_factor"
+	RecoveryCodes  bool     // the target offers recovery codes (a probe has a recovery_code step, or the configuration says so)
 	ErrorClass     string   // its error class
 	What           string   // the error class in words, e.g. "HTTP errors"
 	Classification string

@@ -40,6 +40,7 @@ type AdviceQuery struct {
 	Components     []string
 	Probes         []string
 	Steps          []string // step names, without the probe
+	Roles          []string // the failing steps' roles (probes.Role)
 	ErrorClasses   []string
 	Classification Classification
 	Messages       []string // the failing runs' redacted messages

@@ -74,7 +74,9 @@ type TLSOptions struct {
 
 // Step is one HTTP request of a probe.
 type Step struct {
-	Name   string `yaml:"name"`
+	Name string `yaml:"name"`
+	// Role says what the step means in the login flow (default other).
+	Role   Role   `yaml:"role"`
 	Method string `yaml:"method"` // default GET, or POST when a form or JSON body is given
 	URL    string `yaml:"url"`
 	// Headers, Form values and JSON strings are templates.

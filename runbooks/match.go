@@ -13,6 +13,7 @@ type Query struct {
 	Components     []string // affected components
 	Probes         []string // failing probes
 	Steps          []string // failing steps
+	Roles          []string // the failing steps' roles (probes.Role values, e.g. second_factor)
 	ErrorClasses   []string // error classes of the failing runs
 	Classification string   // security, non_security or undetermined
 	Messages       []string // the failing runs' (redacted) messages

@@ -20,7 +20,9 @@ type Incident struct {
 	Status         string        // investigating, identified, monitoring, resolved, postmortem
 	Components     []string      // affected components, e.g. Login, Two-step authentication
 	Probe          string        // the failing probe, e.g. login
-	Step           string        // the failing step, e.g. password
+	Step           string        // the failing step, e.g. password (never for public text)
+	Role           string        // the failing step's role, e.g. second_factor
+	RecoveryCodes  bool          // the target offers recovery codes: only then may text advise using one
 	ErrorClass     string        // the failing step's error class, e.g. http_status
 	Classification string        // security, non_security or undetermined
 	Confirmed      bool          // a person has confirmed the classification
