@@ -30,13 +30,20 @@ type Problem struct {
 	Line int // 1-based; 0 when the place is unknown
 	Col  int // 1-based; 0 when the place is unknown
 	Msg  string
+	// Warning marks advice: the configuration works as written, but
+	// probably not as meant. A warning never makes a check fail.
+	Warning bool
 }
 
 func (p Problem) String() string {
-	if p.Line == 0 {
-		return fmt.Sprintf("%s: %s", p.File, p.Msg)
+	msg := p.Msg
+	if p.Warning {
+		msg = "warning: " + msg
 	}
-	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, p.Msg)
+	if p.Line == 0 {
+		return fmt.Sprintf("%s: %s", p.File, msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Col, msg)
 }
 
 // Problems is every problem found in a configuration, in file order. It is an error.
@@ -169,11 +176,12 @@ type Checker struct {
 	src      *Source
 	lookup   func(string) (string, bool)
 	problems Problems
+	warnings Problems
 	unread   []string // paths Decode could not read
 }
 
 // NewChecker returns a Checker for src. lookup resolves ${ENV} references in
-// secrets (os.LookupEnv in production, a map in tests).
+// secrets and [Text] values (os.LookupEnv in production, a map in tests).
 func NewChecker(src *Source, lookup func(string) (string, bool)) *Checker {
 	return &Checker{src: src, lookup: lookup}
 }
@@ -200,9 +208,25 @@ func (c *Checker) KeyErrorf(path, format string, args ...any) {
 	c.problems = append(c.problems, Problem{File: c.src.Name, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
 }
 
-// Problems returns what has been recorded so far, in file order.
-func (c *Checker) Problems() Problems {
-	ps := append(Problems(nil), c.problems...)
+// Warnf records a warning at the node at path: something that works as
+// written but is probably not what was meant. Warnings are kept apart from
+// problems: they never make [Checker.Err] fail.
+func (c *Checker) Warnf(path, format string, args ...any) {
+	if c.isUnread(path) {
+		return
+	}
+	line, col := c.src.Pos(path)
+	c.warnings = append(c.warnings, Problem{File: c.src.Name, Line: line, Col: col, Msg: fmt.Sprintf(format, args...), Warning: true})
+}
+
+// Problems returns the problems recorded so far (not the warnings), in file order.
+func (c *Checker) Problems() Problems { return inFileOrder(c.problems) }
+
+// Warnings returns the warnings recorded so far, in file order.
+func (c *Checker) Warnings() Problems { return inFileOrder(c.warnings) }
+
+func inFileOrder(in Problems) Problems {
+	ps := append(Problems(nil), in...)
 	sort.SliceStable(ps, func(i, j int) bool {
 		if ps[i].Line != ps[j].Line {
 			return ps[i].Line < ps[j].Line
@@ -212,7 +236,8 @@ func (c *Checker) Problems() Problems {
 	return ps
 }
 
-// Err returns every recorded problem as [Problems], or nil when there are none.
+// Err returns every recorded problem as [Problems], or nil when there are
+// none. Warnings are not problems: see [Checker.Warnings].
 func (c *Checker) Err() error {
 	if len(c.problems) == 0 {
 		return nil

@@ -105,3 +105,58 @@ func TestSecretsResolveAndNeverPrint(t *testing.T) {
 		}
 	}
 }
+
+func TestTextExpandsTheEnvironment(t *testing.T) {
+	type section struct {
+		Target Text            `yaml:"target"`
+		Vars   map[string]Text `yaml:"vars"`
+	}
+	for _, tc := range []struct {
+		doc, want, problem string
+	}{
+		{doc: "s:\n  target: ${LOGIN_URL}\n", want: "https://login.example.com"},
+		{doc: "s:\n  target: https://${HOST}:8443/\n", want: "https://login.example.com:8443/"},
+		{doc: "s:\n  target: price $${X} and $5\n", want: "price ${X} and $5"},
+		{doc: "s:\n  target: plain\n", want: "plain"},
+		{doc: "s:\n  target: x\n  vars:\n    user: ${NOPE}\n", problem: "candor.yaml:4:11: ${NOPE}: the environment variable NOPE is not set"},
+		{doc: "s:\n  target: ${A-B}\n", problem: "candor.yaml:2:11: ${A-B} is not an environment variable reference"},
+		{doc: "s:\n  target: \"${OPEN\"\n", problem: "without a closing"},
+	} {
+		src, err := Parse("candor.yaml", []byte(tc.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := NewChecker(src, env(map[string]string{"LOGIN_URL": "https://login.example.com", "HOST": "login.example.com"}))
+		var s section
+		c.Decode("$.s", &s)
+		err = c.Err()
+		if tc.problem != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.problem) {
+				t.Errorf("%q: got %v, want a problem containing %q", tc.doc, err, tc.problem)
+			}
+			continue
+		}
+		if err != nil || string(s.Target) != tc.want {
+			t.Errorf("%q: got %q (%v), want %q", tc.doc, s.Target, err, tc.want)
+		}
+	}
+}
+
+func TestWarningsAreReportedButDoNotFail(t *testing.T) {
+	src, err := Parse("candor.yaml", []byte("probes:\n  - name: login\n    interval: 10s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewChecker(src, env(nil))
+	c.Warnf("$.probes[0].interval", "two locations share one account")
+	if err := c.Err(); err != nil {
+		t.Fatalf("a warning made the check fail: %v", err)
+	}
+	ws := c.Warnings()
+	if len(ws) != 1 || ws[0].String() != "candor.yaml:3:15: warning: two locations share one account" {
+		t.Errorf("got warnings %v, want one at 3:15 prefixed warning:", ws)
+	}
+	if len(c.Problems()) != 0 {
+		t.Errorf("a warning was counted as a problem: %v", c.Problems())
+	}
+}

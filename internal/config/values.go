@@ -101,11 +101,81 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// Text is a plain (not secret) configuration value in which ${NAME} is
+// replaced by the environment variable NAME, so that one file serves several
+// deployments (target: ${LOGIN_URL}, or https://${LOGIN_HOST}/). "$${" writes
+// a literal "${". A variable that is not set is reported at the value's
+// position, by name. Unlike a [Secret], a Text may be shown.
+type Text string
+
+// String returns the value.
+func (t Text) String() string { return string(t) }
+
+func (t *Text) resolve(lookup func(string) (string, bool)) error {
+	v, err := expandEnv(string(*t), lookup)
+	if err != nil {
+		return err
+	}
+	*t = Text(v)
+	return nil
+}
+
+// expandEnv replaces every ${NAME} in s with the environment variable NAME.
+func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var b strings.Builder
+	rest := s
+	for {
+		i := strings.Index(rest, "${")
+		if i < 0 {
+			b.WriteString(rest)
+			return b.String(), nil
+		}
+		if i > 0 && rest[i-1] == '$' { // "$${" is a literal "${"
+			b.WriteString(rest[:i-1])
+			b.WriteString("${")
+			rest = rest[i+2:]
+			continue
+		}
+		b.WriteString(rest[:i])
+		end := strings.IndexByte(rest[i:], '}')
+		if end < 0 {
+			return "", fmt.Errorf("%q has \"${\" without a closing \"}\": write ${NAME} for an environment variable, or $${ for a literal ${", s)
+		}
+		name := rest[i+2 : i+end]
+		if !envName(name) {
+			return "", fmt.Errorf("${%s} is not an environment variable reference: a name is letters, digits and _ (write $${ for a literal ${)", name)
+		}
+		v, ok := lookup(name)
+		if !ok {
+			return "", fmt.Errorf("${%s}: the environment variable %s is not set", name, name)
+		}
+		b.WriteString(v)
+		rest = rest[i+end+1:]
+	}
+}
+
+func envName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
 // Duration is a time.Duration written as "15s", "2m", "1h30m". Bad text is
 // reported by the Checker with its position.
 type Duration struct {
-	D   time.Duration
-	raw string
+	D     time.Duration
+	raw   string
+	given bool
 }
 
 // Dur returns a Duration of d, for defaults set in code.
@@ -114,9 +184,13 @@ func Dur(d time.Duration) Duration { return Duration{D: d} }
 // UnmarshalYAML implements yaml.BytesUnmarshaler.
 func (d *Duration) UnmarshalYAML(b []byte) error {
 	raw := strings.Trim(strings.TrimSpace(string(b)), `"'`)
-	*d = Duration{raw: raw}
+	*d = Duration{raw: raw, given: raw != ""}
 	return nil
 }
+
+// Given reports whether the configuration wrote this duration, so that a
+// check can refuse a zero that would otherwise silently mean the default.
+func (d Duration) Given() bool { return d.given }
 
 // MarshalYAML implements yaml.BytesMarshaler.
 func (d Duration) MarshalYAML() ([]byte, error) { return []byte(d.D.String()), nil }
