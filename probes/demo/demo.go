@@ -1,17 +1,33 @@
-// Package demo is a small, realistic login target for Candor's probes to walk:
-// a login page with a CSRF token, a password check, a TOTP page (one step of
-// tolerance, a code accepted once), "remember this device for 30 days",
-// recovery codes, a dashboard behind a full login, logout, and a JSON login
-// API. Every login writes to a "login events" store — the kind of component
+// Package demo is a small, realistic login target for Candor's probes to walk,
+// in two shapes (profiles) that fail differently.
+//
+// The form profile (the default): a login page with a CSRF token, a password
+// check, a TOTP page (one step of tolerance, a code accepted once), "remember
+// this device for 30 days", recovery codes, a dashboard behind a full login,
+// logout, and a small JSON login API.
+//
+// The json profile: a JSON login API only, as many single-page applications
+// and mobile back ends have it. POST /api/session {email, password} answers
+// {mfa_required, mfa_token}; POST /api/session/mfa {mfa_token, code} answers
+// {token}; GET /api/me with "Authorization: Bearer <token>" answers {email};
+// DELETE /api/session ends the session (204). Every error is a 401
+// {"error": "Authentication failed"}, whatever went wrong (a wrong password,
+// a wrong code, a storage failure), except a code already used (401
+// {"error": "code already used"}) and the code rate limit: more than
+// [CodeFailuresPerMinute] refused codes for an account within a minute, and
+// further codes are answered 429 with Retry-After. It has no recovery codes.
+//
+// Every login writes to a "login events" store — the kind of component
 // whose failure kept customers out for eleven hours in the outage Candor is
 // built against.
 //
-// Faults are injected from loopback only:
+// Faults are injected from loopback only, and apply to both profiles:
 //
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"events_down"}'
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"error","step":"totp"}'
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"slow","step":"password","ms":3000}'
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"clock_skew","seconds":120}'
+//	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"rate_limited"}'
 //	curl -X DELETE 127.0.0.1:8081/_fault
 //
 // Every address at example.com is an account with [Password] and [TOTPSecret];
@@ -55,22 +71,53 @@ const (
 	RememberFor    = 30 * 24 * time.Hour
 )
 
-// Steps are the fault-injection step names, one per request of a login,
-// named like the steps of the demo probes.
+// Profiles: the shapes of login the target can serve.
+const (
+	ProfileForm = "form" // an HTML form login with a CSRF field, a TOTP page and recovery codes (the default)
+	ProfileJSON = "json" // a JSON login API plus a TOTP call; every error a 401; no recovery codes
+)
+
+// Profiles lists the profiles, the default first.
+var Profiles = []string{ProfileForm, ProfileJSON}
+
+// Steps are the fault-injection step names of the form profile, one per
+// request of a login, named like the steps of the demo probes.
 var Steps = []string{"login_page", "password", "totp_page", "totp", "recovery", "dashboard", "logout"}
+
+// JSONSteps are the fault-injection step names of the json profile: password
+// is POST /api/session, totp is POST /api/session/mfa, dashboard is
+// GET /api/me and logout is DELETE /api/session. The names are those of the
+// form profile's requests that do the same work, so that a fault means the
+// same in both.
+var JSONSteps = []string{"password", "totp", "dashboard", "logout"}
+
+// CodeFailuresPerMinute is the json profile's code rate limit: after this
+// many refused codes for one account within a minute, further code attempts
+// for it are answered 429 until the oldest failure is a minute old.
+const CodeFailuresPerMinute = 5
+
+// EventsDownDelay is how long the json profile takes to answer when its
+// login events store is down (unless the fault gives ms): a storage call
+// that times out behind an authentication API looks like a slow 401.
+const EventsDownDelay = 5 * time.Second
 
 // Fault modes.
 const (
-	FaultEventsDown    = "events_down"     // the login events store fails; login errors after the password check
-	FaultError         = "error"           // HTTP 500 at Step
+	// FaultEventsDown: the login events store fails, so login fails at the
+	// password check. The form profile answers 503 (after MS milliseconds, if
+	// given); the json profile answers 401 after MS milliseconds (default
+	// [EventsDownDelay]), as a storage failure behind an authentication API looks.
+	FaultEventsDown    = "events_down"
+	FaultError         = "error"           // Step fails at once: 500 in the form profile, 401 in the json profile
 	FaultSlow          = "slow"            // MS milliseconds of delay at Step
 	FaultHang          = "hang"            // Step never answers
 	FaultClockSkew     = "clock_skew"      // the server clock (and Date header) is off by Seconds
 	FaultSkip2SA       = "skip_2sa"        // the password alone completes the login
 	FaultAcceptAnyCode = "accept_any_code" // any TOTP code is accepted
+	FaultRateLimited   = "rate_limited"    // every code submission is answered 429 with Retry-After: 60
 )
 
-var modes = []string{FaultEventsDown, FaultError, FaultSlow, FaultHang, FaultClockSkew, FaultSkip2SA, FaultAcceptAnyCode}
+var modes = []string{FaultEventsDown, FaultError, FaultSlow, FaultHang, FaultClockSkew, FaultSkip2SA, FaultAcceptAnyCode, FaultRateLimited}
 
 // Fault is the fault in effect; the zero value is none.
 type Fault struct {
@@ -80,18 +127,22 @@ type Fault struct {
 	Seconds int    `json:"seconds,omitempty"`
 }
 
-func (f Fault) validate() error {
+// validate checks f against the fault steps of the target's profile.
+func (f Fault) validate(steps []string) error {
 	if !slices.Contains(modes, f.Mode) {
 		return fmt.Errorf("unknown mode %q: use one of %s", f.Mode, strings.Join(modes, ", "))
 	}
 	switch f.Mode {
 	case FaultError, FaultSlow, FaultHang:
-		if !slices.Contains(Steps, f.Step) {
-			return fmt.Errorf("mode %s needs a step, one of %s", f.Mode, strings.Join(Steps, ", "))
+		if !slices.Contains(steps, f.Step) {
+			return fmt.Errorf("mode %s needs a step, one of %s", f.Mode, strings.Join(steps, ", "))
 		}
 	}
 	if f.Mode == FaultSlow && (f.MS <= 0 || f.MS > 600_000) {
 		return errors.New("mode slow needs ms between 1 and 600000")
+	}
+	if f.Mode == FaultEventsDown && (f.MS < 0 || f.MS > 600_000) {
+		return errors.New("mode events_down takes ms between 0 and 600000")
 	}
 	if f.Mode == FaultClockSkew && f.Seconds == 0 {
 		return errors.New("mode clock_skew needs seconds (negative for a clock behind)")
@@ -111,14 +162,16 @@ var ErrEventsDown = errors.New("login events store unavailable")
 
 // Options configures a Target.
 type Options struct {
-	Now func() time.Time // default time.Now
+	Now     func() time.Time // default time.Now
+	Profile string           // one of Profiles; default ProfileForm
 }
 
 // Target is the demo login application. It is an http.Handler.
 type Target struct {
-	now  func() time.Time
-	mux  *http.ServeMux
-	done chan struct{} // closed by Close: releases hanging requests
+	now     func() time.Time
+	profile string
+	mux     *http.ServeMux
+	done    chan struct{} // closed by Close: releases hanging requests
 
 	mu       sync.Mutex
 	fault    Fault
@@ -140,6 +193,7 @@ type session struct {
 type account struct {
 	lastCounter int64           // last TOTP counter accepted: a code is accepted once
 	recovery    map[string]bool // unused recovery codes
+	refused     []time.Time     // json profile: codes refused within the last minute, oldest first
 }
 
 type device struct {
@@ -159,10 +213,18 @@ const (
 	sessionLife = 30 * time.Minute
 )
 
-// New returns a demo Target.
+// New returns a demo Target. An unknown Options.Profile panics: callers take
+// it from a flag and check it against [Profiles] first.
 func New(o Options) *Target {
+	if o.Profile == "" {
+		o.Profile = ProfileForm
+	}
+	if !slices.Contains(Profiles, o.Profile) {
+		panic(fmt.Sprintf("demo: unknown profile %q", o.Profile))
+	}
 	t := &Target{
 		now:      o.Now,
+		profile:  o.Profile,
 		mux:      http.NewServeMux(),
 		done:     make(chan struct{}),
 		sessions: map[string]*session{},
@@ -174,6 +236,14 @@ func New(o Options) *Target {
 		t.now = time.Now
 	}
 	m := t.mux
+	m.HandleFunc("GET /_fault", t.loopback(t.getFault))
+	m.HandleFunc("POST /_fault", t.loopback(t.postFault))
+	m.HandleFunc("DELETE /_fault", t.loopback(t.deleteFault))
+	m.HandleFunc("GET /_events", t.loopback(t.getEvents))
+	if t.profile == ProfileJSON {
+		t.routeJSON()
+		return t
+	}
 	m.HandleFunc("GET /{$}", t.home)
 	m.HandleFunc("GET /login", t.stepped("login_page", t.loginPage))
 	m.HandleFunc("POST /login", t.stepped("password", t.password))
@@ -187,10 +257,6 @@ func New(o Options) *Target {
 	m.HandleFunc("POST /api/login", t.stepped("password", t.apiLogin))
 	m.HandleFunc("POST /api/login/totp", t.stepped("totp", t.apiTOTP))
 	m.HandleFunc("GET /api/me", t.stepped("dashboard", t.apiMe))
-	m.HandleFunc("GET /_fault", t.loopback(t.getFault))
-	m.HandleFunc("POST /_fault", t.loopback(t.postFault))
-	m.HandleFunc("DELETE /_fault", t.loopback(t.deleteFault))
-	m.HandleFunc("GET /_events", t.loopback(t.getEvents))
 	return t
 }
 
@@ -215,9 +281,21 @@ func (t *Target) Close() {
 	}
 }
 
+// Profile returns the target's profile, one of [Profiles].
+func (t *Target) Profile() string { return t.profile }
+
+// FaultSteps returns the step names a fault may name in this target's
+// profile: [Steps] or [JSONSteps].
+func (t *Target) FaultSteps() []string {
+	if t.profile == ProfileJSON {
+		return slices.Clone(JSONSteps)
+	}
+	return slices.Clone(Steps)
+}
+
 // SetFault injects f (as POST /_fault does).
 func (t *Target) SetFault(f Fault) error {
-	if err := f.validate(); err != nil {
+	if err := f.validate(t.FaultSteps()); err != nil {
 		return err
 	}
 	t.mu.Lock()
@@ -251,7 +329,16 @@ func Serve(ctx context.Context, addr string) error {
 
 // ServeListener is Serve on a listener the caller opened (so it knows the address).
 func ServeListener(ctx context.Context, ln net.Listener) error {
-	t := New(Options{})
+	return ServeListenerWith(ctx, ln, Options{})
+}
+
+// ServeListenerWith is ServeListener for a Target built with o (e.g. the
+// json profile). An unknown o.Profile is an error.
+func ServeListenerWith(ctx context.Context, ln net.Listener, o Options) error {
+	if o.Profile != "" && !slices.Contains(Profiles, o.Profile) {
+		return fmt.Errorf("demo target: unknown profile %q (use one of %s)", o.Profile, strings.Join(Profiles, ", "))
+	}
+	t := New(o)
 	srv := &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -287,24 +374,25 @@ func (t *Target) currentFault() Fault {
 	return t.fault
 }
 
-// stepped applies the error, slow and hang faults of step before h.
+// stepped applies the error, slow, hang and rate_limited faults of step before h.
 func (t *Target) stepped(step string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		f := t.currentFault()
+		if f.Mode == FaultRateLimited && step == "totp" {
+			t.tooManyAttempts(w, 60)
+			return
+		}
 		if f.Step == step {
 			switch f.Mode {
 			case FaultError:
+				if t.profile == ProfileJSON {
+					authFailed(w)
+					return
+				}
 				http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 				return
 			case FaultSlow:
-				tm := time.NewTimer(time.Duration(f.MS) * time.Millisecond)
-				select {
-				case <-tm.C:
-				case <-r.Context().Done():
-					tm.Stop()
-					return
-				case <-t.done:
-					tm.Stop()
+				if !t.wait(r, time.Duration(f.MS)*time.Millisecond) {
 					return
 				}
 			case FaultHang:
@@ -317,6 +405,53 @@ func (t *Target) stepped(step string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// wait waits for d, and reports false when the request or the target ended first.
+func (t *Target) wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-r.Context().Done():
+	case <-t.done:
+	}
+	return false
+}
+
+// tooManyAttempts answers a code submission refused by a rate limit.
+func (t *Target) tooManyAttempts(w http.ResponseWriter, retryAfter int) {
+	w.Header().Set("Retry-After", fmt.Sprint(retryAfter))
+	if t.profile == ProfileJSON {
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many attempts"})
+		return
+	}
+	render(w, http.StatusTooManyRequests, "error", pageData{Title: "Too many attempts", Error: "Too many attempts. Please wait a minute and try again."})
+}
+
+// eventsDownDelay is how long a request waits before reporting that the
+// login events store failed.
+func (t *Target) eventsDownDelay() time.Duration {
+	f := t.currentFault()
+	if f.MS > 0 {
+		return time.Duration(f.MS) * time.Millisecond
+	}
+	if t.profile == ProfileJSON {
+		return EventsDownDelay
+	}
+	return 0
+}
+
+// unavailable answers a form request whose login event could not be stored.
+func (t *Target) unavailable(w http.ResponseWriter, r *http.Request) {
+	if !t.wait(r, t.eventsDownDelay()) {
+		return
+	}
+	render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Error: "Sign-in is temporarily unavailable. Please try again later."})
 }
 
 func (t *Target) loopback(h http.HandlerFunc) http.HandlerFunc {
@@ -441,11 +576,20 @@ func (t *Target) newSession(w http.ResponseWriter, r *http.Request, oldID string
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 }
 
+// codeCheck is the verdict on a submitted TOTP code.
+type codeCheck int
+
+const (
+	codeWrong    codeCheck = iota // not a code of the current window or its neighbours
+	codeAccepted                  // valid and not used before: now used
+	codeReplayed                  // valid, but this window's code (or a later one) was used already
+)
+
 // checkCode validates a TOTP code with one step of tolerance, once per
 // account; t.mu must not be held.
-func (t *Target) checkCode(email, code string) bool {
+func (t *Target) checkCode(email, code string) codeCheck {
 	if t.currentFault().Mode == FaultAcceptAnyCode {
-		return true
+		return codeAccepted
 	}
 	now := t.clock()
 	counter := now.Unix() / TOTPPeriod
@@ -458,12 +602,12 @@ func (t *Target) checkCode(email, code string) bool {
 			continue
 		}
 		if c <= a.lastCounter {
-			return false // replayed
+			return codeReplayed
 		}
 		a.lastCounter = c
-		return true
+		return codeAccepted
 	}
-	return false
+	return codeWrong
 }
 
 func (t *Target) remembered(r *http.Request, email string) bool {
@@ -565,14 +709,14 @@ func (t *Target) password(w http.ResponseWriter, r *http.Request) {
 	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
 	if !validEmail(email) || r.PostForm.Get("password") != Password {
 		if err := t.record(email, "password_failed"); err != nil {
-			render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Error: "Sign-in is temporarily unavailable. Please try again later."})
+			t.unavailable(w, r)
 			return
 		}
 		render(w, http.StatusUnauthorized, "login", pageData{Title: "Sign in", CSRF: s.csrf, Error: "Invalid email or password."})
 		return
 	}
 	if err := t.record(email, "password_ok"); err != nil {
-		render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Error: "Sign-in is temporarily unavailable. Please try again later."})
+		t.unavailable(w, r)
 		return
 	}
 	next := &session{csrf: s.csrf, email: email, stage: 1}
@@ -611,9 +755,9 @@ func (t *Target) totp(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	if !t.checkCode(s.email, strings.TrimSpace(r.PostForm.Get("code"))) {
+	if t.checkCode(s.email, strings.TrimSpace(r.PostForm.Get("code"))) != codeAccepted {
 		if err := t.record(s.email, "totp_failed"); err != nil {
-			render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Error: "Sign-in is temporarily unavailable. Please try again later."})
+			t.unavailable(w, r)
 			return
 		}
 		render(w, http.StatusUnauthorized, "totp", pageData{Title: "Two-step authentication", CSRF: s.csrf, Error: "That code is not valid."})
@@ -647,7 +791,7 @@ func (t *Target) recovery(w http.ResponseWriter, r *http.Request) {
 // complete finishes a login: the event is stored first, or the login fails.
 func (t *Target) complete(w http.ResponseWriter, r *http.Request, id string, s *session, kind string, remember bool) {
 	if err := t.record(s.email, kind); err != nil {
-		render(w, http.StatusServiceUnavailable, "error", pageData{Title: "Unavailable", Error: "Sign-in is temporarily unavailable. Please try again later."})
+		t.unavailable(w, r)
 		return
 	}
 	t.newSession(w, r, id, &session{csrf: randomToken(16), email: s.email, stage: 2})
@@ -753,7 +897,7 @@ func (t *Target) apiTOTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_ticket"})
 		return
 	}
-	if !t.checkCode(tk.email, strings.TrimSpace(in.Code)) {
+	if t.checkCode(tk.email, strings.TrimSpace(in.Code)) != codeAccepted {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_code"})
 		return
 	}
