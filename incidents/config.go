@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/candorhq/candor/internal/config"
+	"github.com/candorhq/candor/probes"
 )
 
 // Defaults of the incident policy.
@@ -49,11 +50,13 @@ type Config struct {
 //	    probes: [login, login-remembered]   # slow runs of these degrade it
 //	    steps: [login_page, password]       # a failure at these steps affects it
 //	  - name: Two-step authentication
-//	    steps: [totp_page, totp, login-remembered/recovery]
+//	    roles: [second_factor, recovery_code] # a failure at a step with these roles, in any probe
 //
 // A step is written bare (any probe's step of that name) or as probe/step.
-// A failure at a step that no component names affects the components that
-// list its probe.
+// Roles are what steps mean (role: in a probe's steps), so that a component
+// follows the flow whatever its steps are called. A failure at a step that
+// no component names, by step or by role, affects the components that list
+// its probe.
 type Component struct {
 	Name        string   `yaml:"name"`
 	Group       string   `yaml:"group"`
@@ -99,11 +102,14 @@ type Policy struct {
 	// has had M consecutive good runs (and the probe's latency marks clear the same way).
 	RecoverAfter int `yaml:"recover_after"`
 	// QuietPeriod is how long an incident stays in monitoring without a
-	// failure before it is resolved.
-	QuietPeriod config.Duration `yaml:"quiet_period"`
-	// Cooldown: the same failure returning within this time after resolution
-	// reopens the incident instead of opening a new one.
-	Cooldown config.Duration `yaml:"cooldown"`
+	// failure before it is resolved (default 10m). 0 resolves it as soon as
+	// every location has passed recover_after runs. Only non-security
+	// incidents are resolved automatically.
+	QuietPeriod *config.Duration `yaml:"quiet_period"`
+	// Cooldown: the same failure (probe, step role and error class)
+	// returning within this time after resolution reopens the incident
+	// instead of opening a new one (default 30m). 0 never reopens.
+	Cooldown *config.Duration `yaml:"cooldown"`
 	// Cadence is the longest an open incident may go without a public update
 	// before on-call is reminded (and again at every cadence).
 	Cadence config.Duration `yaml:"cadence"`
@@ -116,29 +122,45 @@ type Policy struct {
 	// counts towards a probe's locations.
 	StaleAfter config.Duration `yaml:"stale_after"`
 	// AutoPublish says whether a non-security incident's first update is
-	// published at once (default true). Security incidents never are.
+	// published at once, and its automatic moves to monitoring and resolved
+	// posted as public updates (default true). Security incidents never are.
 	AutoPublish *bool `yaml:"auto_publish"`
+	// RecoveryCodes says whether the target offers recovery codes, so that
+	// automatic texts may advise customers to sign in with one while the
+	// two-step code fails. Unset, it is true when a configured probe has a
+	// step with role recovery_code.
+	RecoveryCodes *bool `yaml:"recovery_codes"`
 	// Templates are the texts of automatic updates.
 	Templates Templates `yaml:"templates"`
 }
 
 // Templates are Go text/templates over [TemplateData] (functions: utc,
-// duration, list, lower). They must not claim "not a security incident" or
-// "no data was compromised": only a person may say that.
+// duration, list, lower, sentence). They must not claim "not a security
+// incident" or "no data was compromised": only a person may say that.
+// Public texts should speak of what customers see (.Problem, .Recovered,
+// .Past, .Components), never of steps, probes, locations or error classes.
 type Templates struct {
 	Title       string `yaml:"title"`
 	FirstUpdate string `yaml:"first_update"`
+	// Monitoring is posted when the probes pass again (monitoring).
+	Monitoring string `yaml:"monitoring"`
+	// Resolved is posted when the quiet period ends (resolved).
+	Resolved string `yaml:"resolved"`
 }
 
-// DefaultTitleTemplate and DefaultFirstUpdateTemplate are used when the
-// configuration gives none.
+// The default templates, used when the configuration gives none. They are
+// written from the failing step's role and the components customers see.
 const (
-	DefaultTitleTemplate       = `{{if .Components}}{{list .Components}}{{else}}{{.Probe}}{{end}}: {{if eq .Classification "non_security"}}failures{{else}}suspected security problem{{end}}`
-	DefaultFirstUpdateTemplate = `We are investigating failures affecting {{if .Components}}**{{list .Components}}**{{else}}{{.Probe}}{{end}}.
+	DefaultTitleTemplate       = `{{if .Components}}{{list .Components}}{{else}}Sign-in{{end}}: {{if eq .Classification "security"}}suspected security problem{{else}}{{.Headline}}{{end}}`
+	DefaultFirstUpdateTemplate = `We are investigating a problem{{if .Components}} affecting **{{list .Components}}**{{end}}.
 
-Since {{utc .StartedAt}}, our checks{{if .Locations}} from {{list .Locations}}{{end}} fail at the **{{.Step}}** step{{if .What}} ({{.What}}){{end}}.
+Since {{utc .StartedAt}}, {{.Problem}}.{{if .Advice}} {{.Advice}}{{end}}
 
 We have no indication that this is a security incident. We will post an update within {{duration .Cadence}}.`
+	DefaultMonitoringTemplate = `{{sentence .Recovered}} since {{utc .EndedAt}}. We are monitoring{{if .Components}} **{{list .Components}}**{{end}} to make sure it stays that way, and will post an update within {{duration .Cadence}}.`
+	DefaultResolvedTemplate   = `{{sentence .Recovered}} since {{utc .EndedAt}}. Between {{utc .StartedAt}} and {{utc .EndedAt}} ({{duration .Duration}}), {{.Past}}.
+
+This incident is resolved.`
 )
 
 // WithDefaults returns p with every unset value filled in.
@@ -149,8 +171,14 @@ func (p Policy) WithDefaults() Policy {
 	if p.RecoverAfter == 0 {
 		p.RecoverAfter = DefaultRecoverAfter
 	}
-	p.QuietPeriod = config.Dur(p.QuietPeriod.Or(DefaultQuietPeriod))
-	p.Cooldown = config.Dur(p.Cooldown.Or(DefaultCooldown))
+	if p.QuietPeriod == nil {
+		d := config.Dur(DefaultQuietPeriod)
+		p.QuietPeriod = &d
+	}
+	if p.Cooldown == nil {
+		d := config.Dur(DefaultCooldown)
+		p.Cooldown = &d
+	}
 	p.Cadence = config.Dur(p.Cadence.Or(DefaultCadence))
 	p.StaleAfter = config.Dur(p.StaleAfter.Or(DefaultStaleAfter))
 	if p.CorrelateWithin == nil {
@@ -166,6 +194,12 @@ func (p Policy) WithDefaults() Policy {
 	}
 	if p.Templates.FirstUpdate == "" {
 		p.Templates.FirstUpdate = DefaultFirstUpdateTemplate
+	}
+	if p.Templates.Monitoring == "" {
+		p.Templates.Monitoring = DefaultMonitoringTemplate
+	}
+	if p.Templates.Resolved == "" {
+		p.Templates.Resolved = DefaultResolvedTemplate
 	}
 	return p
 }
@@ -218,6 +252,15 @@ func Check(c *config.Checker, root string, cfg *Config, probeSteps map[string][]
 				c.Errorf(fmt.Sprintf("%s.probes[%d]", p, j), "component %q names probe %q, which is not configured (probes: %s)", name, pr, strings.Join(sortedKeys(probeSteps), ", "))
 			}
 		}
+		for j, role := range comp.Roles {
+			if !probes.Role(role).Valid() {
+				names := make([]string, len(probes.Roles))
+				for k, r := range probes.Roles {
+					names[k] = string(r)
+				}
+				c.Errorf(fmt.Sprintf("%s.roles[%d]", p, j), "component %q names role %q, which is not a step role (roles: %s)", name, role, strings.Join(names, ", "))
+			}
+		}
 		for j, st := range comp.Steps {
 			sp := fmt.Sprintf("%s.steps[%d]", p, j)
 			pr, step, qualified := strings.Cut(st, "/")
@@ -263,16 +306,23 @@ func Check(c *config.Checker, root string, cfg *Config, probeSteps map[string][]
 	intIn("open_after", pol.OpenAfter, 1, 100)
 	intIn("recover_after", pol.RecoverAfter, 1, 100)
 	intIn("quorum", pol.Quorum, 1, 100)
+	// quiet_period and cooldown may be 0 (and then mean 0, as
+	// correlate_within does); cadence and stale_after have minimums, so a 0
+	// written there is refused rather than silently taken for the default.
 	durMin := func(field string, d config.Duration, lo time.Duration) {
-		if d.D != 0 && d.D < lo {
+		if d.D < lo {
 			c.Errorf(ipath+"."+field, "%s is %s; it must be at least %s", field, d.D, lo)
 		}
 	}
-	durMin("quiet_period", pol.QuietPeriod, 0)
-	durMin("cooldown", pol.Cooldown, 0)
-	durMin("cadence", pol.Cadence, time.Minute)
-	durMin("stale_after", pol.StaleAfter, 10*time.Second)
-	for field, text := range map[string]string{"title": pol.Templates.Title, "first_update": pol.Templates.FirstUpdate} {
+	written := func(field string) bool { return c.Source() != nil && c.Source().Has(ipath+"."+field) }
+	if pol.Cadence.D != 0 || written("cadence") {
+		durMin("cadence", pol.Cadence, time.Minute)
+	}
+	if pol.StaleAfter.D != 0 || written("stale_after") {
+		durMin("stale_after", pol.StaleAfter, 10*time.Second)
+	}
+	for field, text := range map[string]string{"title": pol.Templates.Title, "first_update": pol.Templates.FirstUpdate,
+		"monitoring": pol.Templates.Monitoring, "resolved": pol.Templates.Resolved} {
 		if text == "" {
 			continue
 		}
@@ -308,8 +358,8 @@ func sampleTemplateData() TemplateData {
 		Title: "Login: failures", Components: []string{"Login"}, Probe: "login", Step: "password",
 		ErrorClass: "http_status", What: "HTTP 500 errors", Classification: string(NonSecurity),
 		StartedAt: start, DetectedAt: start.Add(time.Minute), Locations: []string{"eu-west", "us-east"},
-		Cadence: DefaultCadence,
-	}
+		Cadence: DefaultCadence, Role: string(probes.RolePassword), EndedAt: start.Add(47 * time.Minute),
+	}.withWords()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -325,15 +375,19 @@ func sortedKeys[V any](m map[string]V) []string {
 type componentMap struct {
 	order   []string            // component names in configuration order
 	byStep  map[string][]string // "step" or "probe/step" → names
+	byRole  map[string][]string // step role → names
 	byProbe map[string][]string // probe → names
 }
 
 func newComponentMap(cs []Component) componentMap {
-	m := componentMap{byStep: map[string][]string{}, byProbe: map[string][]string{}}
+	m := componentMap{byStep: map[string][]string{}, byRole: map[string][]string{}, byProbe: map[string][]string{}}
 	for _, c := range cs {
 		m.order = append(m.order, c.Name)
 		for _, s := range c.Steps {
 			m.byStep[s] = appendUnique(m.byStep[s], c.Name)
+		}
+		for _, r := range c.Roles {
+			m.byRole[r] = appendUnique(m.byRole[r], c.Name)
 		}
 		for _, p := range c.Probes {
 			m.byProbe[p] = appendUnique(m.byProbe[p], c.Name)
@@ -342,13 +396,15 @@ func newComponentMap(cs []Component) componentMap {
 	return m
 }
 
-// forStep returns the components a failure of probe at step affects, in
-// configuration order.
-func (m componentMap) forStep(probe, step string) []string {
+// forStep returns the components a failure of probe at step, whose role
+// is role, affects, in configuration order: those naming the step or its
+// role, else those naming the probe.
+func (m componentMap) forStep(probe, step, role string) []string {
 	var names []string
 	names = append(names, m.byStep[probe+"/"+step]...)
-	for _, n := range m.byStep[step] {
-		names = appendUnique(names, n)
+	names = appendUnique(names, m.byStep[step]...)
+	if role != "" {
+		names = appendUnique(names, m.byRole[role]...)
 	}
 	if len(names) == 0 {
 		names = append(names, m.byProbe[probe]...)

@@ -15,8 +15,9 @@ const NewIncidentID int64 = -1
 // Event is one fact the rules produced: a timeline event when Incident is
 // set, a component-level fact (latency, suppression) when it is 0. Everything
 // but Kind, At, Actor and Incident is its payload, kept as JSON. The fields
-// that describe a failure (Components, Probe, Step, Class, Classification,
-// Message) are what runbook matching needs.
+// that describe a failure (Components, Probe, Step, Role, Class,
+// Classification, Message) are what runbook matching needs; words and
+// decisions read Role, never Step.
 type Event struct {
 	Kind     EventKind `json:"-"`
 	At       time.Time `json:"-"` // UTC
@@ -28,6 +29,7 @@ type Event struct {
 	Probe          string            `json:"probe,omitempty"`
 	Location       string            `json:"location,omitempty"`
 	Step           string            `json:"step,omitempty"`
+	Role           string            `json:"role,omitempty"` // the failing step's role (probes.Role)
 	Class          string            `json:"error_class,omitempty"`
 	Message        string            `json:"message,omitempty"`
 	Signals        []probes.Signal   `json:"signals,omitempty"`
@@ -223,7 +225,7 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 
 	// Latency marks components degraded, without an incident.
 	if len(st.SlowComponents) == 0 && len(slow) >= q {
-		comps := d.comps.forStep(r.Probe, ev.Step)
+		comps := d.comps.forStep(r.Probe, ev.Step, ev.Role)
 		if len(comps) == 0 {
 			comps = d.comps.forProbe(r.Probe)
 		}
@@ -243,9 +245,30 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 	}
 
 	switch {
+	case r.Outcome == probes.OutcomeFailed && st.Failing && inc != nil && d.fedDifferently(*inc, ev):
+		// The probe now fails in another way that must not be mixed into
+		// its incident (a security signal into a non-security one, a
+		// customer-facing failure into a probe problem): it stops feeding
+		// that incident, and its failure is a failure of its own.
+		events = append(events, d.leave(*inc, r.Probe, fresh, actor, now,
+			"the probe "+r.Probe+" now fails differently ("+string(probes.Role(ev.Role).Or())+", "+ev.Class+"): recorded as a failure of its own")...)
+		st.Failing, st.Incident = false, 0
+		if len(failing) >= q {
+			left := *inc
+			for _, e := range events {
+				if e.Incident == inc.ID {
+					left = Apply(left, e)
+				}
+			}
+			w = w.withIncident(left)
+			evs, ok := d.open(&st, w, r, failing, n, actor, now)
+			events = append(events, evs...)
+			st.Failing = ok
+		}
+
 	case r.Outcome == probes.OutcomeFailed && st.Failing && inc != nil:
 		events = append(events, d.extend(st, *inc, r, ev, failing, n, actor, now)...)
-		if inc.Status == StatusMonitoring && len(failing) >= q {
+		if inc.Status == StatusMonitoring && len(failing) >= q && !frozen(*inc) {
 			events = append(events, Event{Kind: KindStatusChanged, At: now, Actor: actor, Incident: inc.ID,
 				From: string(inc.Status), To: string(StatusInvestigating), Probe: r.Probe,
 				Reason: "the probe " + r.Probe + " is failing again"})
@@ -263,19 +286,128 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 		if st.Failing {
 			st.Failing = false
 			if inc != nil {
-				events = append(events, Event{Kind: KindProbeRecovered, At: now, Actor: actor, Incident: inc.ID,
-					Probe: r.Probe, Locations: fresh,
-					Reason: "every location passed " + itoa(m) + " runs in a row"})
-				rest := slices.DeleteFunc(slices.Clone(inc.FailingProbes), func(p string) bool { return p == r.Probe })
-				if len(rest) == 0 && inc.Status != StatusMonitoring {
-					events = append(events, Event{Kind: KindStatusChanged, At: now, Actor: "system", Incident: inc.ID,
-						From: string(inc.Status), To: string(StatusMonitoring), Components: inc.Components,
-						Reason: "every failing probe passes again"})
-				}
+				events = append(events, d.leave(*inc, r.Probe, fresh, actor, now, "every location passed "+itoa(m)+" runs in a row")...)
 			}
 		}
 	}
 	return st, d.publish(events, r)
+}
+
+// leave returns the events for a probe that stops feeding inc (it passes
+// again, or fails in another way): probe_recovered, and when no probe of
+// the incident fails any more, the move to monitoring with its automatic
+// public update, or at once to resolved when the quiet period is 0. An
+// incident that is public but not classified non_security is left as it is
+// for a person: nothing public changes by itself.
+func (d *Detector) leave(inc Incident, probe string, locs []string, actor string, now time.Time, why string) []Event {
+	rest := slices.DeleteFunc(slices.Clone(inc.FailingProbes), func(p string) bool { return p == probe })
+	if len(rest) == 0 && frozen(inc) && inc.Status != StatusMonitoring {
+		why += "; the incident is public and classified " + string(inc.Classification) + ": its status and public text stay as they are until a person acts"
+	}
+	events := []Event{{Kind: KindProbeRecovered, At: now, Actor: actor, Incident: inc.ID, Probe: probe, Locations: locs, Reason: why}}
+	if len(rest) > 0 || inc.Status == StatusMonitoring || frozen(inc) {
+		return events
+	}
+	events = append(events, Event{Kind: KindStatusChanged, At: now, Actor: "system", Incident: inc.ID,
+		From: string(inc.Status), To: string(StatusMonitoring), Components: inc.Components,
+		Reason: "every failing probe passes again"})
+	inc = Apply(inc, events[len(events)-1])
+	if d.policy.QuietPeriod.D == 0 && autoResolvable(inc) {
+		events = append(events, d.resolve(inc, now, "every failing probe passes again and the quiet period is 0")...)
+		return events
+	}
+	return append(events, d.automaticUpdate(inc, StatusMonitoring, now)...)
+}
+
+// resolve returns the events that resolve inc at now, with the automatic
+// resolution update when customers were told of it.
+func (d *Detector) resolve(inc Incident, now time.Time, why string) []Event {
+	e := Event{Kind: KindStatusChanged, At: now, Actor: "system", Incident: inc.ID,
+		From: string(inc.Status), To: string(StatusResolved), Components: inc.Components, Reason: why}
+	return append([]Event{e}, d.automaticUpdate(Apply(inc, e), StatusResolved, now)...)
+}
+
+// automaticUpdate returns the public update posted when an incident moves
+// to monitoring or resolved by itself, so that customers who were told of
+// it hear that it works again within the promised cadence. Only a public,
+// non-security incident gets one (and only with auto_publish on): any other
+// waits for a person.
+func (d *Detector) automaticUpdate(inc Incident, to Status, now time.Time) []Event {
+	if !inc.Public || inc.Classification != NonSecurity || d.policy.AutoPublish != nil && !*d.policy.AutoPublish {
+		return nil
+	}
+	data := d.templateData(inc)
+	data.EndedAt = inc.MonitoringAt
+	if data.EndedAt.IsZero() || data.EndedAt.After(now) {
+		data.EndedAt = now
+	}
+	msg, err := d.policy.AutomaticUpdate(to, data)
+	if err != nil {
+		return []Event{{Kind: KindReminderDue, At: now, Actor: "system", Incident: inc.ID,
+			Extra:  map[string]any{"public": inc.Public},
+			Reason: "the automatic " + string(to) + " update could not be written (" + err.Error() + "): post one by hand"}}
+	}
+	return []Event{{Kind: KindUpdatePosted, At: now, Actor: "system", Incident: inc.ID, To: string(to),
+		Reason: "automatic " + string(to) + " update of a public non-security incident",
+		Extra:  map[string]any{"visibility": string(Public), "message": msg, "automatic": true}}}
+}
+
+// templateData returns what automatic texts about inc are written from:
+// its components and the role and class of the failure it was opened for.
+func (d *Detector) templateData(inc Incident) TemplateData {
+	role, class := roleOfSignature(inc.Signature)
+	return TemplateData{Title: inc.Title, Components: inc.Components, Probe: first(inc.Probes), Role: role,
+		RecoveryCodes: d.policy.RecoveryCodes != nil && *d.policy.RecoveryCodes, ErrorClass: class,
+		What: describeClass(class), Classification: string(inc.Classification), Confirmed: inc.Confirmed,
+		StartedAt: inc.StartedAt, DetectedAt: inc.DetectedAt, Locations: inc.Locations, Cadence: d.policy.Cadence.D}
+}
+
+// frozen reports whether inc is public but not classified non_security:
+// nothing public about it changes automatically, a person decides.
+func frozen(inc Incident) bool { return inc.Public && inc.Classification != NonSecurity }
+
+// autoResolvable reports whether inc may be resolved without a person: a
+// non-security incident, or a probe problem customers never heard of. A
+// security or undetermined incident waits in monitoring for a person.
+func autoResolvable(inc Incident) bool {
+	return inc.Signature != "" && (inc.Classification == NonSecurity ||
+		probeProblemSignature(inc.Signature) && !inc.Public && inc.Classification == Undetermined)
+}
+
+// mixes reports whether a failure classified c must not be recorded on inc:
+// security evidence never joins a non-security incident (or one customers
+// were told of), and a non-security failure never joins a security one.
+func mixes(inc Incident, c Classification) bool {
+	switch c {
+	case Security:
+		return inc.Classification == NonSecurity || inc.Public && inc.Classification != Security
+	case NonSecurity:
+		return inc.Classification == Security
+	}
+	return false
+}
+
+// fedDifferently reports whether a probe feeding inc now fails in a way
+// that is a failure of its own: one that mixes security with non-security,
+// or a failure customers see while inc is a probe problem. A probe problem
+// during a customer-facing incident is only recorded.
+func (d *Detector) fedDifferently(inc Incident, ev Evidence) bool {
+	if ev.ProbeProblem() || inc.Signature == "" {
+		return false
+	}
+	return probeProblemSignature(inc.Signature) || mixes(inc, ev.Verdict)
+}
+
+// withIncident returns w with inc in place of the incident of the same id.
+func (w World) withIncident(inc Incident) World {
+	out := w
+	out.Incidents = slices.Clone(w.Incidents)
+	for i := range out.Incidents {
+		if out.Incidents[i].ID == inc.ID {
+			out.Incidents[i] = inc
+		}
+	}
+	return out
 }
 
 // publish applies the publication policy to the incidents these events open
@@ -301,8 +433,14 @@ func (d *Detector) publish(events []Event, r probes.Result) []Event {
 			}
 		}
 		data := TemplateData{
-			Components: e.Components, Probe: e.Probe, Step: e.Step, ErrorClass: e.Class,
+			Components: e.Components, Probe: e.Probe, Step: e.Step, Role: e.Role, ErrorClass: e.Class,
 			Classification: string(class), DetectedAt: e.At, Locations: e.Locations,
+			RecoveryCodes: d.policy.RecoveryCodes != nil && *d.policy.RecoveryCodes,
+		}
+		for _, ev := range e.Evidence {
+			if ev.CertNotAfter != nil && ev.Class == e.Class {
+				data.CertExpiresAt = *ev.CertNotAfter
+			}
 		}
 		if e.StartedAt != nil {
 			data.StartedAt = *e.StartedAt
@@ -354,7 +492,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 		l := st.Locations[name]
 		if l.LastFailure != nil {
 			evidence = append(evidence, *l.LastFailure)
-			comps = appendUnique(comps, d.comps.forStep(r.Probe, l.LastFailure.Step)...)
+			comps = appendUnique(comps, d.comps.forStep(r.Probe, l.LastFailure.Step, l.LastFailure.Role)...)
 			steps = appendUnique(steps, r.Probe+"/"+l.LastFailure.Step)
 		}
 		if started.IsZero() || l.FailingSince.Before(started) {
@@ -363,6 +501,18 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 	}
 	comps = d.comps.sorted(comps)
 	class := Classify(evidence)
+	// The failure this is: the run that decided the classification (a
+	// probe problem only when nothing else failed), this run when it did.
+	rep := evidenceOf(r)
+	if rep.ProbeProblem() || rep.Verdict != class {
+		for _, e := range evidence {
+			if e.Verdict == class && !e.ProbeProblem() {
+				rep = e
+				break
+			}
+		}
+	}
+	probeProblem := rep.ProbeProblem()
 
 	// Maintenance suppresses availability incidents on its components;
 	// security evidence is never suppressed.
@@ -385,18 +535,16 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 	}
 	st.Suppressed = false
 
-	status := PartialOutage
-	if len(failing) >= n {
-		status = MajorOutage
-	}
+	status := outageStatus(evidence, len(failing) >= n)
 	states := make([]ComponentChange, len(comps))
 	for i, c := range comps {
 		states[i] = ComponentChange{Component: c, Status: status}
 	}
-	sig := d.signature(r.Probe, comps)
+	sig := failureSignature(r.Probe, probes.Role(rep.Role), probes.ErrorClass(rep.Class), rep.Verdict)
 
 	// Join an open incident: the one with this signature, else one that
-	// shares a component, the oldest first.
+	// shares a component, the oldest first; never mixing security with
+	// non-security, nor probe problems with what customers see.
 	var join *Incident
 	for i := range w.Incidents {
 		in := &w.Incidents[i]
@@ -407,7 +555,8 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 			join = in
 			break
 		}
-		if join == nil && overlaps(in.Components, comps) {
+		if join == nil && overlaps(in.Components, comps) && !mixes(*in, class) &&
+			probeProblemSignature(in.Signature) == probeProblem && !(probeProblem && in.Signature == "") {
 			join = in
 		}
 	}
@@ -419,7 +568,8 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 		for i := range w.Incidents {
 			in := &w.Incidents[i]
 			gap := in.StartedAt.Sub(started).Abs()
-			if in.Status.Open() && in.Signature != "" && in.Classification == class && within > 0 && gap <= within &&
+			if in.Status.Open() && in.Signature != "" && in.Classification == class && !mixes(*in, class) &&
+				probeProblemSignature(in.Signature) == probeProblem && within > 0 && gap <= within &&
 				(join == nil || gap < join.StartedAt.Sub(started).Abs()) {
 				join = in
 			}
@@ -432,7 +582,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 	if join != nil {
 		st.Incident = join.ID
 		evs := joinEvents(*join, r, evidence, states, failing, actor, now, reason)
-		if join.Status == StatusMonitoring {
+		if join.Status == StatusMonitoring && !frozen(*join) {
 			evs = append(evs, Event{Kind: KindStatusChanged, At: now, Actor: actor, Incident: join.ID,
 				From: string(join.Status), To: string(StatusInvestigating), Probe: r.Probe, ComponentState: states,
 				Reason: "the probe " + r.Probe + " is failing"})
@@ -440,11 +590,12 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 		return evs, true
 	}
 
-	// Reopen one resolved within the cooldown (flap protection).
+	// Reopen one resolved within the cooldown (flap protection), only for
+	// the same failure: the same components are not enough.
 	var reopen *Incident
 	for i := range w.Incidents {
 		in := &w.Incidents[i]
-		if in.Status == StatusResolved && in.Signature == sig && now.Sub(in.ResolvedAt) <= d.policy.Cooldown.D &&
+		if in.Status == StatusResolved && in.Signature == sig && now.Sub(in.ResolvedAt) < d.policy.Cooldown.D && !frozen(*in) &&
 			(reopen == nil || in.ResolvedAt.After(reopen.ResolvedAt)) {
 			reopen = in
 		}
@@ -452,8 +603,8 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 	if reopen != nil {
 		st.Incident = reopen.ID
 		evs := []Event{{Kind: KindStatusChanged, At: now, Actor: actor, Incident: reopen.ID,
-			From: string(StatusResolved), To: string(StatusInvestigating), Probe: r.Probe, Step: r.FailedStep,
-			Class: string(r.Class), Message: r.Message, Components: comps, ComponentState: states, Signature: sig,
+			From: string(StatusResolved), To: string(StatusInvestigating), Probe: r.Probe, Step: rep.Step, Role: rep.Role,
+			Class: rep.Class, Message: rep.Message, Components: comps, ComponentState: states, Signature: sig,
 			Classification: reopen.Classification, Confirmed: reopen.Confirmed, Locations: slices.Clone(failing), StartedAt: &started,
 			Evidence: evidence,
 			Reason:   "the same failure returned " + humanDuration(now.Sub(reopen.ResolvedAt)) + " after it was resolved"}}
@@ -465,7 +616,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 	s := started
 	return []Event{{
 		Kind: KindDetected, At: now, Actor: actor, Incident: NewIncidentID, Signature: sig,
-		Probe: r.Probe, Location: r.Location, Step: r.FailedStep, Class: string(r.Class), Message: r.Message,
+		Probe: r.Probe, Location: rep.Location, Step: rep.Step, Role: rep.Role, Class: rep.Class, Message: rep.Message,
 		Signals: collectSignals(evidence), Components: comps, ComponentState: states, Probes: []string{r.Probe},
 		Steps: steps, Locations: slices.Clone(failing), Classification: class, Evidence: evidence, StartedAt: &s,
 		Reason: itoa(d.policy.OpenAfter) + " failed runs in a row in " + itoa(len(failing)) + " of " + itoa(n) + " locations",
@@ -481,11 +632,11 @@ func (d *Detector) extend(st ProbeState, inc Incident, r probes.Result, ev Evide
 	newSignals := slices.DeleteFunc(slices.Clone(r.Signals), func(s probes.Signal) bool { return slices.Contains(inc.Signals, s) })
 	if !slices.Contains(inc.Steps, step) || len(newSignals) > 0 {
 		events = append(events, Event{Kind: KindStepFailing, At: now, Actor: actor, Incident: inc.ID,
-			Probe: r.Probe, Location: r.Location, Step: r.FailedStep, Class: string(r.Class), Message: r.Message,
+			Probe: r.Probe, Location: r.Location, Step: r.FailedStep, Role: ev.Role, Class: string(r.Class), Message: r.Message,
 			Signals: slices.Clone(r.Signals), Steps: []string{step}, Evidence: []Evidence{ev}})
 	}
 	var newComps []string
-	for _, c := range d.comps.forStep(r.Probe, r.FailedStep) {
+	for _, c := range d.comps.forStep(r.Probe, r.FailedStep, ev.Role) {
 		if !slices.Contains(inc.Components, c) {
 			newComps = append(newComps, c)
 		}
@@ -495,10 +646,7 @@ func (d *Detector) extend(st ProbeState, inc Incident, r probes.Result, ev Evide
 		newLocs = append(newLocs, r.Location)
 	}
 	if len(newComps) > 0 || len(newLocs) > 0 {
-		status := PartialOutage
-		if len(failing) >= n {
-			status = MajorOutage
-		}
+		status := outageStatus([]Evidence{ev}, len(failing) >= n)
 		states := make([]ComponentChange, len(newComps))
 		for i, c := range newComps {
 			states[i] = ComponentChange{Component: c, Status: status}
@@ -520,7 +668,7 @@ func joinEvents(inc Incident, r probes.Result, evidence []Evidence, states []Com
 		if !slices.Contains(inc.Steps, step) {
 			inc.Steps = append(inc.Steps, step)
 			events = append(events, Event{Kind: KindStepFailing, At: now, Actor: actor, Incident: inc.ID,
-				Probe: e.Probe, Location: e.Location, Step: e.Step, Class: e.Class, Message: e.Message,
+				Probe: e.Probe, Location: e.Location, Step: e.Step, Role: e.Role, Class: e.Class, Message: e.Message,
 				Signals: e.Signals, Steps: []string{step}, Evidence: []Evidence{e}})
 		}
 	}
@@ -545,8 +693,20 @@ func joinEvents(inc Incident, r probes.Result, evidence []Evidence, states []Com
 
 // classificationEvents raises an incident's classification when new evidence
 // is more cautious than it. A person's confirmation stands against
-// undetermined evidence, but not against a security signal.
+// undetermined evidence, but not against a security signal. A probe problem
+// raises nothing (it says nothing about customers) unless the incident is one.
+//
+// An incident customers were told of that gains a security signal all the
+// same stops speaking by itself at once (see frozen), and on-call is
+// alerted: the public page still says what was last posted, and only a
+// person may correct it.
 func classificationEvents(inc Incident, ev []Evidence, actor string, now time.Time) []Event {
+	if !probeProblemSignature(inc.Signature) {
+		ev = slices.DeleteFunc(slices.Clone(ev), Evidence.ProbeProblem)
+		if len(ev) == 0 {
+			return nil
+		}
+	}
 	c := Classify(ev)
 	if c.rank() <= inc.Classification.rank() || inc.Confirmed && c != Security {
 		return nil
@@ -557,9 +717,39 @@ func classificationEvents(inc Incident, ev []Evidence, actor string, now time.Ti
 			decisive = append(decisive, e)
 		}
 	}
-	return []Event{{Kind: KindClassificationChanged, At: now, Actor: actor, Incident: inc.ID,
+	events := []Event{{Kind: KindClassificationChanged, At: now, Actor: actor, Incident: inc.ID,
 		From: string(inc.Classification), To: string(c), Classification: c, Evidence: decisive,
 		Signals: collectSignals(decisive), Reason: decisive[0].Why}}
+	if inc.Public {
+		events = append(events, Event{Kind: KindReminderDue, At: now, Actor: "system", Incident: inc.ID,
+			Signals: collectSignals(decisive),
+			Extra:   map[string]any{"public": true, "alert": AlertPublicNowSecurity},
+			Reason: "the incident is public and is now classified " + string(c) + " (" + decisive[0].Why +
+				"): automatic public updates have stopped; the public page still says what was last posted: review it and post a correction"})
+	}
+	return events
+}
+
+// AlertPublicNowSecurity marks the reminder sent when an incident customers
+// were told of gains a security signal (Extra["alert"]); the Store adds
+// what the public page says (Extra["public_page"]).
+const AlertPublicNowSecurity = "public_incident_now_security"
+
+// outageStatus is the status the components of a failure take: an outage
+// (major when every location fails) when the evidence shows customers
+// unable to do something; operational when it is a security signal alone
+// (logins work, but insecurely) or a probe problem, which must never move
+// a component customers see.
+func outageStatus(ev []Evidence, all bool) ComponentStatus {
+	for _, e := range ev {
+		if e.Verdict != Security && !e.ProbeProblem() {
+			if all {
+				return MajorOutage
+			}
+			return PartialOutage
+		}
+	}
+	return Operational
 }
 
 // Tick returns the events that time alone produces for an incident:
@@ -568,15 +758,13 @@ func classificationEvents(inc Incident, ev []Evidence, actor string, now time.Ti
 func (d *Detector) Tick(inc Incident, now time.Time) []Event {
 	now = now.UTC()
 	var events []Event
-	if inc.Status == StatusMonitoring && inc.Signature != "" && len(inc.FailingProbes) == 0 {
+	if inc.Status == StatusMonitoring && len(inc.FailingProbes) == 0 && autoResolvable(inc) && !frozen(inc) {
 		quietSince := inc.MonitoringAt
 		if inc.LastFailureAt.After(quietSince) {
 			quietSince = inc.LastFailureAt
 		}
 		if !quietSince.IsZero() && now.Sub(quietSince) >= d.policy.QuietPeriod.D {
-			return append(events, Event{Kind: KindStatusChanged, At: now, Actor: "system", Incident: inc.ID,
-				From: string(StatusMonitoring), To: string(StatusResolved), Components: inc.Components,
-				Reason: "no failure for " + humanDuration(now.Sub(quietSince)) + " while monitoring"})
+			return d.resolve(inc, now, "no failure for "+humanDuration(now.Sub(quietSince))+" while monitoring")
 		}
 	}
 	if due, since := d.policy.ReminderDue(inc, now); due {
@@ -585,16 +773,6 @@ func (d *Detector) Tick(inc Incident, now time.Time) []Event {
 			Reason: reminderReason(inc, now, since)})
 	}
 	return events
-}
-
-// signature names the failure an incident is about, for "at most one open
-// incident per signature": its first affected component in configuration
-// order, or the probe when no component is mapped.
-func (d *Detector) signature(probe string, comps []string) string {
-	if len(comps) > 0 {
-		return "component:" + ComponentID(comps[0])
-	}
-	return "probe:" + probe
 }
 
 // freshLocations returns, sorted, the locations that reported within the

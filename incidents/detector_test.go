@@ -82,7 +82,7 @@ func TestEventsDownOpensOneNonSecurityIncidentAndResolves(t *testing.T) {
 	if !slices.Equal(inc.Probes, demoProbes) || len(inc.FailingProbes) != 3 {
 		t.Errorf("probes %v failing %v, want all three", inc.Probes, inc.FailingProbes)
 	}
-	if inc.Signature != "component:login" {
+	if inc.Signature != "failure:password:http_status:login" {
 		t.Errorf("signature %q", inc.Signature)
 	}
 	var update *Event
@@ -96,7 +96,7 @@ func TestEventsDownOpensOneNonSecurityIncidentAndResolves(t *testing.T) {
 		t.Fatalf("no public first update; public=%v", inc.Public)
 	}
 	msg := update.Extra["message"].(string)
-	for _, want := range []string{"**Login**", "**password**", "2025-03-04 08:01 UTC", "We have no indication that this is a security incident"} {
+	for _, want := range []string{"**Login**", "signing in fails after the password is entered", "2025-03-04 08:01 UTC", "We have no indication that this is a security incident"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("first update lacks %q:\n%s", want, msg)
 		}
@@ -345,8 +345,14 @@ func TestReopenWithinCooldownAndNewAfter(t *testing.T) {
 	if len(s.incs) != 1 || s.incs[1].Status != StatusInvestigating {
 		t.Fatalf("incidents %d, status %s; want incident 1 reopened", len(s.incs), s.incs[1].Status)
 	}
-	if got := count(s.log, KindUpdatePosted); got != 2 {
-		t.Errorf("got %d public updates, want the first and one on reopening: %+v", got, s.log)
+	byStatus := map[string]int{}
+	for _, e := range s.log {
+		if e.Kind == KindUpdatePosted && e.Extra["visibility"] == string(Public) {
+			byStatus[e.To]++
+		}
+	}
+	if byStatus["investigating"] != 2 || byStatus["monitoring"] != 1 || byStatus["resolved"] != 1 {
+		t.Errorf("public updates by status %v, want the first, monitoring, resolved and one on reopening", byStatus)
 	}
 	resolved = recover(n + 2)
 	// Back an hour later: a new incident.

@@ -98,7 +98,11 @@ func (e *FieldErrors) add(fe *FieldError) {
 func (s *Store) PostUpdate(ctx context.Context, id int64, u Update) (Incident, error) {
 	var errs FieldErrors
 	errs.add(checkActor(u.Actor))
-	errs.add(checkText("message", u.Message, true, MaxMessage))
+	if fe := checkText("message", u.Message, true, MaxMessage); fe != nil {
+		errs.add(fe)
+	} else {
+		errs.add(checkPlaceholders("message", u.Message))
+	}
 	if u.Status != "" && !u.Status.Valid() {
 		errs = append(errs, FieldError{Field: "status", Msg: fmt.Sprintf("unknown status %q (use investigating, identified, monitoring or resolved)", u.Status)})
 	}
@@ -221,8 +225,16 @@ func (s *Store) Reclassify(ctx context.Context, id int64, to Classification, rea
 func (s *Store) CreateIncident(ctx context.Context, n NewIncident) (Incident, error) {
 	var errs FieldErrors
 	errs.add(checkActor(n.Actor))
-	errs.add(checkText("title", n.Title, true, MaxTitle))
-	errs.add(checkText("message", n.Message, true, MaxMessage))
+	if fe := checkText("title", n.Title, true, MaxTitle); fe != nil {
+		errs.add(fe)
+	} else {
+		errs.add(checkPlaceholders("title", n.Title))
+	}
+	if fe := checkText("message", n.Message, true, MaxMessage); fe != nil {
+		errs.add(fe)
+	} else {
+		errs.add(checkPlaceholders("message", n.Message))
+	}
 	if n.Status == "" {
 		n.Status = StatusInvestigating
 	}

@@ -9,25 +9,50 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/candorhq/candor/probes"
 )
 
 // TemplateData is what the policy's templates are rendered with. Times are
-// UTC.
+// UTC. Probe, Step, Locations, ErrorClass and What are for on-call texts
+// and custom templates: the built-in public texts never use them, and speak
+// of the failing role in customers' words (Headline, Problem, Past,
+// Recovered, Advice) instead.
 type TemplateData struct {
 	Title          string
 	Components     []string // affected components
-	Probe          string   // the failing probe
+	Probe          string   // the failing probe (never in public text)
 	Step           string   // the failing step (for on-call only: never in public text)
 	Role           string   // the failing step's role (probes.Role), e.g. "second_factor"
 	RecoveryCodes  bool     // the target offers recovery codes (a probe has a recovery_code step, or the configuration says so)
-	ErrorClass     string   // its error class
+	ErrorClass     string   // its error class (never in public text)
 	What           string   // the error class in words, e.g. "HTTP errors"
 	Classification string
 	Confirmed      bool
 	StartedAt      time.Time
 	DetectedAt     time.Time
-	Locations      []string
+	Locations      []string // (never in public text)
 	Cadence        time.Duration
+
+	// Headline is the failure in a few words, for titles ("sign-in failing").
+	Headline string
+	// Problem is what customers meet, in the present tense, lower case:
+	// "signing in fails after the password is entered".
+	Problem string
+	// Past is Problem in the past tense, for the resolution.
+	Past string
+	// Recovered says it works again: "signing in works again".
+	Recovered string
+	// Advice is what customers may do meanwhile, only when the target
+	// offers it (recovery codes while the two-step code fails); or "".
+	Advice string
+	// EndedAt is when the probes saw it work again (monitoring, resolution).
+	EndedAt time.Time
+	// Duration is from StartedAt to EndedAt.
+	Duration time.Duration
+	// CertExpiresAt is when the target's certificate expires (or expired),
+	// when the failure is an expired certificate.
+	CertExpiresAt time.Time
 }
 
 // Publication is what the policy decided for an incident's first update.
@@ -52,6 +77,7 @@ func (p Policy) FirstUpdate(d TemplateData) (Publication, error) {
 	if d.What == "" {
 		d.What = describeClass(d.ErrorClass)
 	}
+	d = d.withWords()
 	title, err := render("title", p.Templates.Title, d)
 	if err != nil {
 		return Publication{}, err
@@ -70,6 +96,10 @@ func (p Policy) FirstUpdate(d TemplateData) (Publication, error) {
 	}
 	pub := Publication{Title: title, Message: msg, Visible: Internal}
 	switch {
+	case probes.ErrorClass(d.ErrorClass).ProbeProblem():
+		pub.Title = "Checks cannot complete: " + d.Headline
+		pub.Why = "probe problem (" + d.ErrorClass + "): " + describeClass(d.ErrorClass) +
+			"; customers were not told, since no evidence shows them affected: on-call decides"
 	case Classification(d.Classification) != NonSecurity:
 		pub.Why = "an incident classified " + d.Classification + " is never published automatically: on-call decides"
 	case p.AutoPublish != nil && !*p.AutoPublish:
@@ -79,6 +109,30 @@ func (p Policy) FirstUpdate(d TemplateData) (Publication, error) {
 		pub.Why = "non-security incidents are published at once"
 	}
 	return pub, nil
+}
+
+// AutomaticUpdate renders the automatic public update posted when an
+// incident moves to to (monitoring or resolved). The caller decides whether
+// it is posted: only for a public, non-security incident.
+func (p Policy) AutomaticUpdate(to Status, d TemplateData) (string, error) {
+	p = p.WithDefaults()
+	d.Confirmed = false
+	if d.Cadence == 0 {
+		d.Cadence = p.Cadence.D
+	}
+	d = d.withWords()
+	name, text := "monitoring", p.Templates.Monitoring
+	if to == StatusResolved {
+		name, text = "resolved", p.Templates.Resolved
+	}
+	msg, err := render(name, text, d)
+	if err != nil {
+		return "", err
+	}
+	if claim := unconfirmedClaim(msg); claim != "" {
+		return "", fmt.Errorf("%s template says %q without a person's confirmation", name, claim)
+	}
+	return msg, nil
 }
 
 // ReminderDue reports whether an open incident has gone a cadence without a
@@ -102,6 +156,13 @@ func (p Policy) ReminderDue(inc Incident, now time.Time) (bool, time.Time) {
 }
 
 func reminderReason(inc Incident, now, since time.Time) string {
+	switch {
+	case probeProblemSignature(inc.Signature) && !inc.Public:
+		return "probe problem, not published: no evidence shows customers affected; resolve it once the probe works again"
+	case inc.Status == StatusMonitoring && inc.Classification != NonSecurity && len(inc.FailingProbes) == 0:
+		return "the probes pass again, but an incident classified " + string(inc.Classification) +
+			" is never resolved automatically: a person must review and resolve it"
+	}
 	if !inc.Public {
 		return "not published yet: customers have heard nothing for " + humanDuration(now.Sub(since)) + "; a person must decide what to publish"
 	}
@@ -143,7 +204,8 @@ func render(name, text string, d TemplateData) (string, error) {
 	return strings.TrimSpace(b.String()), nil
 }
 
-// templateFuncs are the functions templates may call: utc, duration, list, lower.
+// templateFuncs are the functions templates may call: utc, duration, list,
+// lower, sentence (first letter in upper case).
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
 		"utc": func(t time.Time) (string, error) {
@@ -155,6 +217,7 @@ func templateFuncs() template.FuncMap {
 		"duration": func(d time.Duration) string { return humanDuration(d) },
 		"list":     listText,
 		"lower":    strings.ToLower,
+		"sentence": sentence,
 	}
 }
 
@@ -211,6 +274,12 @@ func describeClass(class string) string {
 		return "valid two-step codes are rejected"
 	case "security_check":
 		return "a security check fails"
+	case "cert_expired":
+		return "the certificate has expired or is not valid yet"
+	case "rate_limited":
+		return "the target rate-limits the probe's account"
+	case "code_window_taken":
+		return "other runs on the same account took every one-time-code window the run could use"
 	}
 	return ""
 }

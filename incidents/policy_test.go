@@ -11,7 +11,7 @@ import (
 
 func TestFirstUpdate(t *testing.T) {
 	data := TemplateData{Components: []string{"Login", "Two-step authentication"}, Probe: "login", Step: "password",
-		ErrorClass: "http_status", StartedAt: time.Date(2025, 3, 4, 8, 12, 30, 0, time.FixedZone("NZDT", 13*3600)),
+		Role: "password", ErrorClass: "http_status", StartedAt: time.Date(2025, 3, 4, 8, 12, 30, 0, time.FixedZone("NZDT", 13*3600)),
 		Locations: []string{"eu-west"}}
 	for _, tc := range []struct {
 		name    string
@@ -37,13 +37,13 @@ func TestFirstUpdate(t *testing.T) {
 			if !tc.publish {
 				return
 			}
-			for _, want := range []string{"**Login and Two-step authentication**", "**password**", "2025-03-03 19:12 UTC",
-				"the service answers with errors", "We have no indication that this is a security incident", "within 30m"} {
+			for _, want := range []string{"**Login and Two-step authentication**", "signing in fails after the password is entered", "2025-03-03 19:12 UTC",
+				"We have no indication that this is a security incident", "within 30m"} {
 				if !strings.Contains(pub.Message, want) {
 					t.Errorf("message lacks %q:\n%s", want, pub.Message)
 				}
 			}
-			if pub.Title != "Login and Two-step authentication: failures" {
+			if pub.Title != "Login and Two-step authentication: sign-in failing" {
 				t.Errorf("title %q", pub.Title)
 			}
 		})

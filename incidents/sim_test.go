@@ -159,6 +159,14 @@ func slow(probe, loc string, at time.Time) probes.Result {
 
 func fail(probe, loc string, at time.Time, step string, class probes.ErrorClass, signals ...probes.Signal) probes.Result {
 	return probes.Result{Probe: probe, Location: loc, Start: at, Duration: time.Second, Outcome: probes.OutcomeFailed,
-		FailedStep: step, FailedIdx: 1, Class: class, Signals: signals,
+		FailedStep: step, FailedIdx: 1, FailedRole: demoRoles[step], Class: class, Signals: signals,
 		Message: "step \"" + step + "\" (POST /login): answered 500 Internal Server Error"}
+}
+
+// demoRoles are the roles the demo configuration gives its steps.
+var demoRoles = map[string]probes.Role{
+	"login_page": probes.RoleLoginPage, "tls": probes.RoleLoginPage, "password": probes.RolePassword,
+	"wrong_password": probes.RolePassword, "totp_page": probes.RoleSecondFactor, "totp": probes.RoleSecondFactor,
+	"wrong_code": probes.RoleSecondFactor, "replayed_code": probes.RoleSecondFactor, "recovery": probes.RoleRecoveryCode,
+	"dashboard": probes.RoleSignedIn, "protected_page": probes.RoleSignedIn, "logout": probes.RoleLogout,
 }

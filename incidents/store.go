@@ -196,6 +196,9 @@ func (s *Store) Observe(ctx context.Context, r probes.Result) ([]Event, error) {
 			}
 		}
 		evs = s.advise(ctx, tx, evs, incs)
+		if err := withPublicPage(ctx, tx, evs); err != nil {
+			return err
+		}
 		newID, err := s.record(ctx, tx, incs, evs, now)
 		if err != nil {
 			return err
@@ -228,6 +231,26 @@ func (s *Store) Observe(ctx context.Context, r probes.Result) ([]Event, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// withPublicPage adds to each alert about a public incident that gained a
+// security signal what its public page says now (its last public update),
+// so that on-call reads what customers read.
+func withPublicPage(ctx context.Context, tx pgx.Tx, evs []Event) error {
+	for i := range evs {
+		e := &evs[i]
+		if e.Kind != KindReminderDue || e.Extra["alert"] != AlertPublicNowSecurity || e.Incident <= 0 {
+			continue
+		}
+		var body string
+		err := tx.QueryRow(ctx, `select body from incident_updates where incident_id = $1 and visibility = 'public'
+			order by created_at desc, id desc limit 1`, e.Incident).Scan(&body)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("observe: public page of incident %d: %w", e.Incident, err)
+		}
+		e.Extra["public_page"] = body
+	}
+	return nil
 }
 
 // lateResult is how long after its run a result counts as late: one kept
@@ -853,7 +876,7 @@ func (s *Store) advise(ctx context.Context, tx pgx.Tx, evs []Event, incs map[int
 	out := evs
 	for _, id := range order {
 		inc := incs[id]
-		var classes, messages []string
+		var classes, messages, roles []string
 		opened := false
 		for _, e := range evs {
 			if e.Incident != id {
@@ -864,6 +887,9 @@ func (s *Store) advise(ctx context.Context, tx pgx.Tx, evs []Event, incs map[int
 			if e.Class != "" {
 				classes = appendUnique(classes, e.Class)
 			}
+			if e.Role != "" {
+				roles = appendUnique(roles, e.Role)
+			}
 			if e.Message != "" {
 				messages = appendUnique(messages, e.Message)
 			}
@@ -873,12 +899,17 @@ func (s *Store) advise(ctx context.Context, tx pgx.Tx, evs []Event, incs map[int
 			_, step, _ := cut(ps)
 			steps = appendUnique(steps, step)
 		}
-		data := TemplateData{Title: inc.Title, Components: inc.Components, Probe: first(inc.Probes), Step: first(steps),
-			ErrorClass: first(classes), What: describeClass(first(classes)), Classification: string(inc.Classification),
-			Confirmed: inc.Confirmed, StartedAt: inc.StartedAt, DetectedAt: inc.DetectedAt, Locations: inc.Locations,
-			Cadence: s.det.policy.Cadence.D}
+		data := s.det.templateData(inc)
+		if len(roles) > 0 {
+			data.Role = roles[0]
+		}
+		if len(classes) > 0 {
+			data.ErrorClass, data.What = classes[0], describeClass(classes[0])
+		}
+		data.Step = first(steps)
+		data = data.withWords()
 		advice := s.advisor.Advise(AdviceQuery{Incident: id, Components: inc.Components, Probes: inc.Probes, Steps: steps,
-			ErrorClasses: classes, Classification: inc.Classification, Messages: messages, Data: data})
+			Roles: roles, ErrorClasses: classes, Classification: inc.Classification, Messages: messages, Data: data})
 		attached := map[string]bool{}
 		if id > 0 {
 			rows, err := tx.Query(ctx, `select payload->'runbook'->>'runbook' from incident_events where incident_id = $1 and kind = 'runbook_attached'`, id)

@@ -164,7 +164,7 @@ func TestStoreEventsDownOutage(t *testing.T) {
 	}
 	resolved := inc.ResolvedAt.Format("2006-01-02 15:04:05 UTC")
 	for _, want := range []string{
-		"# Post-incident note: Login: failures",
+		"# Post-incident note: Login: sign-in failing",
 		"| Started (first failed run) | 2025-03-04 08:00:30 UTC | |",
 		"| Detected (incident opened) | 2025-03-04 08:00:47 UTC | 17s |",
 		"| First public update | 2025-03-04 08:00:47 UTC | 17s |",
@@ -378,7 +378,7 @@ func TestStoreDatabaseGuards(t *testing.T) {
 	run(t, s, clk, 0, 2, eventsDown)
 	// The partial unique index refuses a second open incident for a signature.
 	_, err := pool.Exec(ctx, `insert into incidents (signature, title, status, classification, started_at, detected_at, created_at, updated_at)
-		values ('component:login', 'dup', 'investigating', 'non_security', now(), now(), now(), now())`)
+		values ('failure:password:http_status:login', 'dup', 'investigating', 'non_security', now(), now(), now(), now())`)
 	if err == nil || !strings.Contains(err.Error(), "incidents_one_open_per_signature") {
 		t.Errorf("second open incident for one signature: %v", err)
 	}

@@ -99,8 +99,14 @@ func TestAucklandScenario(t *testing.T) {
 		}
 	}
 	ups, _ := s.Updates(ctx, inc.ID, true)
-	if len(ups) != 1 || !strings.Contains(ups[0].Body, "2025-03-04 08:00 UTC") || ups[0].CreatedAt.Location() != time.UTC {
-		t.Errorf("update %+v", ups)
+	// The first update, then the automatic one when the probes pass again.
+	if len(ups) != 2 || !strings.Contains(ups[0].Body+ups[1].Body, "2025-03-04 08:00 UTC") {
+		t.Errorf("updates %+v", ups)
+	}
+	for _, u := range ups {
+		if u.CreatedAt.Location() != time.UTC || strings.Contains(u.Body, "NZDT") || strings.Contains(u.Body, "+13") {
+			t.Errorf("update %+v is not in UTC", u)
+		}
 	}
 	draft, err := s.DraftNote(ctx, inc.ID)
 	if err != nil {

@@ -75,7 +75,19 @@ func newIncidentStore(ctx context.Context, pool *pgxpool.Pool, cfg *appConfig, s
 			locs[p.Name] = p.Locations
 		}
 	}
-	st := incidents.NewStore(pool, cfg.Incidents, incidents.Options{
+	// Automatic texts may advise recovery codes only when the target offers
+	// them: a probe signs in with one, unless the configuration says.
+	icfg := cfg.Incidents
+	if icfg.Policy.RecoveryCodes == nil {
+		offered := false
+		for _, p := range cfg.Probes {
+			for _, s := range p.Steps {
+				offered = offered || s.Role == probes.RoleRecoveryCode
+			}
+		}
+		icfg.Policy.RecoveryCodes = &offered
+	}
+	st := incidents.NewStore(pool, icfg, incidents.Options{
 		Now:            now,
 		ProbeLocations: locs,
 		Advisor:        advisor{set: set, pageURL: cfg.Page.URL},
