@@ -34,6 +34,10 @@ type RunnerOptions struct {
 	Sleep func(context.Context, time.Duration) error
 	// Getenv serves {{ env "NAME" }} (default os.Getenv).
 	Getenv func(string) string
+	// Claims, when set, claims each TOTP code's window before the code is
+	// submitted (one code, one use, cluster-wide); nil submits codes
+	// unclaimed.
+	Claims *Claims
 }
 
 // Runner runs compiled probes. It is safe for concurrent use; runs share a
@@ -45,11 +49,12 @@ type Runner struct {
 	now       func() time.Time
 	sleep     func(context.Context, time.Duration) error
 	getenv    func(string) string
+	claims    *Claims
 }
 
 // NewRunner returns a Runner.
 func NewRunner(o RunnerOptions) *Runner {
-	r := &Runner{location: o.Location, roots: o.RootCAs, now: o.Now, sleep: o.Sleep, getenv: o.Getenv}
+	r := &Runner{location: o.Location, roots: o.RootCAs, now: o.Now, sleep: o.Sleep, getenv: o.Getenv, claims: o.Claims}
 	if r.location == "" {
 		r.location = DefaultLocation
 	}
@@ -110,7 +115,11 @@ func (x *run) callFunc(c *call) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		code, _, err := codeAtSubmission(x.ctx, seed, params, x.r.now, x.r.sleep)
+		plain := make(map[string]string, len(x.p.Probe.Vars))
+		for k := range x.p.Probe.Vars {
+			plain[k] = x.vars[k] // as the run sees it: a location's own value included
+		}
+		code, err := x.r.claimedCode(x.ctx, seed, params, accountKey(seed, params, plain))
 		if err != nil {
 			return "", err
 		}
@@ -322,7 +331,11 @@ func (x *run) step(i int, st *stepPlan) bool {
 
 func (x *run) failRender(i int, st *stepPlan, err error) {
 	class := ClassExtraction
-	if x.ctx.Err() != nil {
+	var taken *WindowTakenError
+	switch {
+	case errors.As(err, &taken):
+		class = ClassCodeWindowTaken
+	case x.ctx.Err() != nil:
 		class = ClassTimeout
 	}
 	x.fail(i, st.Name, class, "step %q: %v", st.Name, err)

@@ -91,6 +91,13 @@ func validSeed(seed string) bool {
 // than two seconds of the current window remain, it first waits for the next
 // window (through sleep, so tests do not wait).
 func codeAtSubmission(ctx context.Context, seed string, p TOTPParams, now func() time.Time, sleep func(context.Context, time.Duration) error) (string, time.Duration, error) {
+	code, _, waited, err := codeInWindow(ctx, seed, p, now, sleep)
+	return code, waited, err
+}
+
+// codeInWindow is [codeAtSubmission] that also returns the moment the code
+// was computed for, which names its window.
+func codeInWindow(ctx context.Context, seed string, p TOTPParams, now func() time.Time, sleep func(context.Context, time.Duration) error) (string, time.Time, time.Duration, error) {
 	t := now()
 	period := p.Period
 	left := period - time.Duration(t.UnixNano()%int64(period))
@@ -98,13 +105,47 @@ func codeAtSubmission(ctx context.Context, seed string, p TOTPParams, now func()
 	if left < minRemaining {
 		// A few milliseconds past the boundary, so the clock has surely moved on.
 		if err := sleep(ctx, left+10*time.Millisecond); err != nil {
-			return "", 0, err
+			return "", t, 0, err
 		}
 		waited = left + 10*time.Millisecond
 		t = now()
 	}
 	code, err := TOTPCode(seed, t, p)
-	return code, waited, err
+	return code, t, waited, err
+}
+
+// claimedCode returns the code to submit now for account (a key from
+// [accountKey]). Without claims it is [codeAtSubmission]. With claims it
+// first claims the code's window (see [Claims]). When that window is taken,
+// the run claims the next free window at once (so that a run starting at
+// that window's edge does not take it first), waits for it and submits its
+// code; it does so only while the wait leaves minRemaining of the run's
+// timeout. When it does not, the run ends with a [*WindowTakenError] rather
+// than sending a code the target would refuse as used: a problem of the
+// probe, not of the target.
+func (r *Runner) claimedCode(ctx context.Context, seed string, p TOTPParams, account string) (string, error) {
+	code, at, _, err := codeInWindow(ctx, seed, p, r.now, r.sleep)
+	if err != nil || r.claims == nil {
+		return code, err
+	}
+	w := windowStart(at, p.Period)
+	if r.claims.Claim(ctx, account, w) {
+		return code, nil
+	}
+	for {
+		next := w.Add(p.Period)
+		wait := next.Sub(r.now()) + 10*time.Millisecond
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+minRemaining {
+			return "", &WindowTakenError{Window: w, Period: p.Period}
+		}
+		if r.claims.Claim(ctx, account, next) {
+			if err := r.sleep(ctx, wait); err != nil {
+				return "", err
+			}
+			return TOTPCode(seed, next, p)
+		}
+		w = next
+	}
 }
 
 // sleepCtx waits for d or until ctx is done.
