@@ -1,20 +1,32 @@
 // Package probes runs synthetic probes that walk a whole login path (password,
 // two-step code, remembered device, recovery code) as a real browser would,
-// and says which step broke and how.
+// and says which step broke, what it answered and what the evidence points to.
 //
 // A probe is configuration: a named sequence of HTTP steps sharing a cookie
 // jar, with assertions, extractions into variables, and templates
-// ({{ .csrf }}, {{ totp .seed }}). [Check] validates probes at their YAML
-// paths; [Compile] turns one into a [Plan]; a [Runner] runs a plan and returns
-// a [Result]; a [Scheduler] runs every plan once per interval per location
-// across replicas and hands results to a [Store] and to a callback.
+// ({{ .csrf }}, {{ totp .seed }}). Each step may declare its role in the
+// flow (login_page, password, second_factor, …): what Candor says to
+// customers and which runbook applies follow roles, never step names. A
+// probe may trust a private CA (tls.ca_file) and give each location its own
+// credentials, so that locations probing one target use separate accounts
+// (a one-time code is accepted once per account).
+//
+// [Check] validates probes at their YAML paths and warns where a step's
+// shape suggests a role it does not declare, or where runs on one account
+// cannot each have their own code window; [Compile] turns one into a [Plan];
+// a [Runner] runs a plan and returns a [Result]; a [Scheduler] runs every
+// plan once per interval per location across replicas and hands results to
+// a [Store] and to a callback.
 package probes
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -24,6 +36,7 @@ import (
 
 	"github.com/candorhq/candor/internal/config"
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
 )
 
 // DefaultLocation is the location of a replica whose configuration names none.
@@ -42,8 +55,9 @@ const (
 // Probe is one synthetic probe as written under "probes:" in the configuration.
 type Probe struct {
 	Name string `yaml:"name"`
-	// Target is the base URL; a step URL that starts with "/" is relative to it.
-	Target string `yaml:"target"`
+	// Target is the base URL; a step URL that starts with "/" is relative to
+	// it. ${ENV} references are expanded.
+	Target config.Text `yaml:"target"`
 	// Interval between runs (default 1m), Timeout of a whole run (default the
 	// interval), Jitter: each replica ticks at a random offset below this
 	// after each interval boundary, so that replicas and probes spread out.
@@ -53,11 +67,12 @@ type Probe struct {
 	// DegradedAfter: a run whose steps take longer than this in total is
 	// "degraded" (0: never).
 	DegradedAfter config.Duration `yaml:"degraded_after"`
-	// Locations that run this probe; empty means every location.
-	Locations []string `yaml:"locations"`
-	// Vars are plain variables; Secrets are variables that never appear in
-	// results, messages or logs.
-	Vars    map[string]string        `yaml:"vars"`
+	// Locations that run this probe; empty means every location. Each is a
+	// name, or a [Location] with the vars and secrets used there.
+	Locations []Location `yaml:"locations"`
+	// Vars are plain variables (${ENV} references are expanded); Secrets are
+	// variables that never appear in results, messages or logs.
+	Vars    map[string]config.Text   `yaml:"vars"`
 	Secrets map[string]config.Secret `yaml:"secrets"`
 	// MaxBodyBytes caps what is read of each response (default 1 MiB).
 	MaxBodyBytes int64      `yaml:"max_body_bytes"`
@@ -65,17 +80,64 @@ type Probe struct {
 	Steps        []Step     `yaml:"steps"`
 }
 
-// TLSOptions configures the TLS check run before the steps of an HTTPS target.
+// LocationNames returns the names of the locations that run p; none means every location.
+func (p Probe) LocationNames() []string {
+	names := make([]string, 0, len(p.Locations))
+	for _, l := range p.Locations {
+		names = append(names, l.Name)
+	}
+	return names
+}
+
+// Location is one location that runs a probe: written as its name alone
+// (locations: [eu-west, us-east]) or, so that each location signs in with
+// its own account, as a mapping whose vars and secrets add to or replace the
+// probe's there (locations: [{name: eu-west, secrets: {totp_seed: ${EU_SEED}}}]).
+type Location struct {
+	Name    string                   `yaml:"name"`
+	Vars    map[string]config.Text   `yaml:"vars"`
+	Secrets map[string]config.Secret `yaml:"secrets"`
+}
+
+// UnmarshalYAML implements yaml.NodeUnmarshaler: a plain name, or a mapping.
+func (l *Location) UnmarshalYAML(n ast.Node) error {
+	switch v := n.(type) {
+	case *ast.StringNode:
+		*l = Location{Name: v.Value}
+		return nil
+	case *ast.MappingNode, *ast.MappingValueNode:
+		type plain Location // without this method
+		var pl plain
+		if err := yaml.NodeToValue(n, &pl, yaml.Strict()); err != nil {
+			return err
+		}
+		*l = Location(pl)
+		return nil
+	}
+	return errors.New("a location is a name, or a mapping with name, vars and secrets")
+}
+
+// TLSOptions configures TLS for an HTTPS target: the check run before the
+// steps, and the trust every step of the probe uses.
 type TLSOptions struct {
 	Skip         bool `yaml:"skip"`
 	WarnDays     int  `yaml:"warn_days"`     // degraded below this many days to expiry (default 21)
 	CriticalDays int  `yaml:"critical_days"` // failed below this many days (default 7)
+	// CAFile is a PEM bundle of certificates trusted for this probe only, in
+	// addition to the system's roots (a private CA), so that the rest of
+	// Candor (Slack, email) keeps the system's trust.
+	CAFile config.Text `yaml:"ca_file"`
+	// ServerName is the name sent in SNI and checked against the
+	// certificate, when it differs from the target's host.
+	ServerName string `yaml:"server_name"`
 }
 
 // Step is one HTTP request of a probe.
 type Step struct {
 	Name string `yaml:"name"`
-	// Role says what the step means in the login flow (default other).
+	// Role says what the step means in the login flow (default other): the
+	// words customers read, the runbook that applies and the classification
+	// follow it, never the step's name.
 	Role   Role   `yaml:"role"`
 	Method string `yaml:"method"` // default GET, or POST when a form or JSON body is given
 	URL    string `yaml:"url"`
@@ -178,11 +240,15 @@ var builtinVars = []string{"target", "location"}
 
 // Check reports every problem with ps at its YAML path (path is where the
 // list is, e.g. "$.probes"): undefined variables, unknown template
-// functions, bad regexes, JSON paths and CSS selectors, missing secrets,
-// duplicate names. Decode ps with c.Decode(path, &ps) first; secrets that
-// could not be resolved were reported then.
+// functions and roles, bad regexes, JSON paths and CSS selectors, missing
+// secrets and CA files, duplicate names. It warns (without failing) where a
+// step's shape suggests a role it does not declare, and where the runs on
+// one account (one TOTP seed) come more often than its codes change. Decode
+// ps with c.Decode(path, &ps) first; secrets that could not be resolved
+// were reported then.
 func Check(c *config.Checker, path string, ps []Probe) {
 	seen := map[string]string{}
+	plans := make([]*Plan, len(ps))
 	for i, p := range ps {
 		pp := fmt.Sprintf("%s[%d]", path, i)
 		if p.Name != "" {
@@ -192,38 +258,100 @@ func Check(c *config.Checker, path string, ps []Probe) {
 				seen[p.Name] = pp
 			}
 		}
-		_, problems := compile(p)
+		plan, problems := compile(p)
+		failed := false
 		for _, pr := range problems {
-			c.Errorf(pp+pr.path, "%s", pr.msg)
+			if pr.warn {
+				c.Warnf(pp+pr.path, "%s", pr.msg)
+			} else {
+				c.Errorf(pp+pr.path, "%s", pr.msg)
+				failed = true
+			}
+		}
+		if !failed {
+			plans[i] = plan
 		}
 	}
+	checkCodeWindows(c, path, plans)
 }
 
-// Compile checks p and prepares it to run. The error lists every problem.
+// Compile checks p and prepares it to run. The error lists every problem;
+// warnings (see [Check]) do not stop it.
 func Compile(p Probe) (*Plan, error) {
 	plan, problems := compile(p)
-	if len(problems) > 0 {
-		msgs := make([]string, len(problems))
-		for i, pr := range problems {
-			msgs[i] = fmt.Sprintf("probe %q: %s: %s", p.Name, strings.TrimPrefix(pr.path, "."), pr.msg)
+	var msgs []string
+	for _, pr := range problems {
+		if !pr.warn {
+			msgs = append(msgs, fmt.Sprintf("probe %q: %s: %s", p.Name, strings.TrimPrefix(pr.path, "."), pr.msg))
 		}
+	}
+	if len(msgs) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(msgs, "; "))
 	}
 	return plan, nil
 }
 
-type problem struct{ path, msg string }
+// problem is an error, or a warning, at a path relative to the probe.
+type problem struct {
+	path, msg string
+	warn      bool
+}
 
 // Plan is a compiled probe, ready to run many times, concurrently.
 type Plan struct {
 	Probe    Probe
 	target   *url.URL
 	steps    []stepPlan
-	base     map[string]string // target, location (filled per run), vars, secrets
-	secrets  []string          // values to redact, longest first
+	base     map[string]string            // target, location (filled per run), vars, secrets
+	atLoc    map[string]map[string]string // per location: vars and secrets that replace base's there
+	secrets  []string                     // values to redact (every location's), longest first
 	interval time.Duration
 	timeout  time.Duration
 	maxBody  int64
+	caCerts  []*x509.Certificate // trusted for this probe besides the roots (tls.ca_file)
+	totps    []totpUse           // the {{ totp }} calls of a run, for the one-code-per-window check
+}
+
+// totpUse is one {{ totp }} call in a probe's steps.
+type totpUse struct {
+	seed   string // the variable holding the seed
+	period time.Duration
+}
+
+// accountAt identifies the account whose codes the seed variable makes
+// at location, as the runs' code-window claims do: the seed's value and the
+// plain variables (the user name among them) as that location sees them.
+// It is "" when the seed has no value there. It holds a secret: never show it.
+func (p *Plan) accountAt(location, seed string) string {
+	v := p.valueAt(location, seed)
+	if v == "" {
+		return ""
+	}
+	plain := map[string]string{}
+	for k, val := range p.Probe.Vars {
+		plain[k] = string(val)
+	}
+	for _, l := range p.Probe.Locations {
+		if l.Name == location {
+			for k, val := range l.Vars {
+				plain[k] = string(val)
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString(v)
+	for _, k := range sortedKeys(plain) {
+		fmt.Fprintf(&b, "\x00%s=%s", k, plain[k])
+	}
+	return b.String()
+}
+
+// valueAt returns the value of variable name when the probe runs at location.
+func (p *Plan) valueAt(location, name string) string {
+	if v, ok := p.atLoc[location][name]; ok {
+		return v
+	}
+	return p.base[name]
 }
 
 // Name returns the probe's name.
@@ -237,7 +365,7 @@ func (p *Plan) Timeout() time.Duration { return p.timeout }
 
 // RunsAt reports whether the probe runs at location.
 func (p *Plan) RunsAt(location string) bool {
-	return len(p.Probe.Locations) == 0 || slices.Contains(p.Probe.Locations, location)
+	return len(p.Probe.Locations) == 0 || slices.Contains(p.Probe.LocationNames(), location)
 }
 
 type kv struct {
@@ -292,11 +420,15 @@ func sortedKeys[V any](m map[string]V) []string {
 func compile(p Probe) (*Plan, []problem) {
 	var probs []problem
 	bad := func(path, format string, args ...any) {
-		probs = append(probs, problem{path, fmt.Sprintf(format, args...)})
+		probs = append(probs, problem{path: path, msg: fmt.Sprintf(format, args...)})
+	}
+	warn := func(path, format string, args ...any) {
+		probs = append(probs, problem{path: path, msg: fmt.Sprintf(format, args...), warn: true})
 	}
 	plan := &Plan{
 		Probe:    p,
 		base:     map[string]string{},
+		atLoc:    map[string]map[string]string{},
 		interval: p.Interval.Or(DefaultInterval),
 		maxBody:  p.MaxBodyBytes,
 	}
@@ -309,8 +441,14 @@ func compile(p Probe) (*Plan, []problem) {
 	} else if strings.ContainsAny(p.Name, " /\t\n") {
 		bad(".name", "probe name %q must not contain spaces or slashes (it is used on the command line)", p.Name)
 	}
-	if plan.interval < time.Second {
+	// A zero written in the file would otherwise silently mean the default.
+	if p.Interval.Given() && p.Interval.D == 0 {
+		bad(".interval", "an interval of 0 would mean the default (%s): write the interval you mean, at least 1s", DefaultInterval)
+	} else if plan.interval < time.Second {
 		bad(".interval", "the interval must be at least 1s")
+	}
+	if p.Timeout.Given() && p.Timeout.D == 0 {
+		bad(".timeout", "a timeout of 0 would mean the interval: write the limit you mean, or leave timeout out")
 	}
 	if plan.timeout > plan.interval {
 		bad(".timeout", "the timeout (%s) must not exceed the interval (%s), or runs would overlap", plan.timeout, plan.interval)
@@ -324,18 +462,24 @@ func compile(p Probe) (*Plan, []problem) {
 	if p.TLS.WarnDays < 0 || p.TLS.CriticalDays < 0 {
 		bad(".tls", "warn_days and critical_days must be positive")
 	}
-	for i, l := range p.Locations {
-		if l == "" {
-			bad(fmt.Sprintf(".locations[%d]", i), "a location needs a name")
+	if p.TLS.CAFile != "" {
+		certs, err := readCAFile(string(p.TLS.CAFile))
+		if err != nil {
+			bad(".tls.ca_file", "%v", err)
 		}
+		plan.caCerts = certs
+	}
+	if sn := p.TLS.ServerName; sn != "" && (strings.ContainsAny(sn, "/: \t") || strings.HasPrefix(sn, ".") || strings.HasSuffix(sn, ".")) {
+		bad(".tls.server_name", "server_name %q must be a host name, such as login.example.com (no scheme, port or path)", sn)
 	}
 	if p.Target != "" {
-		u, err := url.Parse(p.Target)
+		target := string(p.Target)
+		u, err := url.Parse(target)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(".target", "target %q must be an absolute http:// or https:// URL", p.Target)
+			bad(".target", "target %q must be an absolute http:// or https:// URL", target)
 		} else {
 			plan.target = u
-			plan.base["target"] = strings.TrimSuffix(p.Target, "/")
+			plan.base["target"] = strings.TrimSuffix(target, "/")
 		}
 	}
 
@@ -353,7 +497,7 @@ func compile(p Probe) (*Plan, []problem) {
 			bad(".vars."+k, "variable %q is built in; choose another name", k)
 		}
 		defined[k] = true
-		plan.base[k] = p.Vars[k]
+		plan.base[k] = string(p.Vars[k])
 	}
 	for _, k := range sortedKeys(p.Secrets) {
 		if !validName(k) {
@@ -373,7 +517,25 @@ func compile(p Probe) (*Plan, []problem) {
 			plan.secrets = append(plan.secrets, v)
 		}
 	}
+	compileLocations(p, plan, defined, secret, bad)
 	sort.Slice(plan.secrets, func(i, j int) bool { return len(plan.secrets[i]) > len(plan.secrets[j]) })
+
+	// seedValues returns every value the secret seed takes, across locations.
+	seedValues := func(name string) []string {
+		var vs []string
+		if s, ok := p.Secrets[name]; ok && s.IsSet() {
+			vs = append(vs, s.Reveal())
+		}
+		for _, l := range p.Locations {
+			if s, ok := l.Secrets[name]; ok && s.IsSet() {
+				vs = append(vs, s.Reveal())
+			}
+		}
+		return vs
+	}
+	// What the step being compiled refers to, for the role it suggests.
+	var stepTOTP bool
+	var stepSecrets []string
 
 	// tpl parses a template at path and checks its variables against defined.
 	tpl := func(path, s string) tmpl {
@@ -386,12 +548,25 @@ func compile(p Probe) (*Plan, []problem) {
 			if !defined[v] {
 				bad(path, "variable .%s is not defined here: define it under vars, secrets, let, or extract it in an earlier step", v)
 			}
+			if secret[v] {
+				stepSecrets = append(stepSecrets, v)
+			}
 		}
-		for _, v := range t.totpSeeds() {
+		for _, c := range t.totpCalls() {
+			v := c.args[0].variable
+			stepTOTP = true
 			if defined[v] && !secret[v] {
 				bad(path, "the TOTP seed .%s must be a secret (under secrets:), not a plain variable", v)
-			} else if secret[v] && p.Secrets[v].IsSet() && p.Secrets[v].Reveal() != "" && !validSeed(p.Secrets[v].Reveal()) {
-				bad(path, "the TOTP seed .%s is not valid base32 (the text an authenticator app is given)", v)
+				continue
+			}
+			for _, val := range seedValues(v) {
+				if val != "" && !validSeed(val) {
+					bad(path, "the TOTP seed .%s is not valid base32 (the text an authenticator app is given)", v)
+					break
+				}
+			}
+			if params, err := totpParams(c.args[1:]); err == nil {
+				plan.totps = append(plan.totps, totpUse{seed: v, period: params.Period})
 			}
 		}
 		return t
@@ -404,6 +579,11 @@ func compile(p Probe) (*Plan, []problem) {
 	for i, s := range p.Steps {
 		sp := fmt.Sprintf(".steps[%d]", i)
 		st := stepPlan{Step: s, follow: s.FollowRedirects == nil || *s.FollowRedirects}
+		stepTOTP, stepSecrets = false, nil
+		if s.Role != "" && !s.Role.Valid() {
+			bad(sp+".role", "unknown role %q: use one of %s", s.Role, roleList())
+		}
+		st.Role = s.Role.Or()
 		if s.Name == "" {
 			st.Name = fmt.Sprintf("step %d", i+1)
 		} else if stepNames[s.Name] {
@@ -465,6 +645,9 @@ func compile(p Probe) (*Plan, []problem) {
 		} else if st.maxRedir < 0 {
 			bad(sp+".max_redirects", "max_redirects must be positive")
 		}
+		if s.Timeout.Given() && s.Timeout.D == 0 {
+			bad(sp+".timeout", "a step timeout of 0 would mean the default (%s): write the limit you mean, or leave timeout out", DefaultStepTimeout)
+		}
 		st.timeout = s.Timeout.Or(DefaultStepTimeout)
 		if st.timeout > plan.timeout {
 			st.timeout = plan.timeout
@@ -487,9 +670,244 @@ func compile(p Probe) (*Plan, []problem) {
 			}
 			st.extracts = append(st.extracts, xpl)
 		}
+		if s.Role == "" {
+			if role, why := suggestRole(i, st, stepTOTP, stepSecrets); role != "" {
+				warn(sp+".name", "step %q looks like the %s step (%s): add role: %s, so that what Candor tells customers and the runbook it attaches follow what the step means", st.Name, role, why, role)
+			}
+		}
 		plan.steps = append(plan.steps, st)
 	}
 	return plan, probs
+}
+
+func roleList() string {
+	names := make([]string, len(Roles))
+	for i, r := range Roles {
+		names[i] = string(r)
+	}
+	return strings.Join(names, ", ")
+}
+
+// suggestRole returns the role a step without one evidently has, and why,
+// or "" when its shape says nothing certain.
+func suggestRole(i int, st stepPlan, usesTOTP bool, secrets []string) (Role, string) {
+	name := strings.ToLower(st.Name)
+	url := strings.ToLower(st.URL)
+	sends := st.form != nil || st.json != nil
+	switch {
+	case usesTOTP:
+		return RoleSecondFactor, "it sends a {{ totp }} code"
+	case strings.Contains(name, "recovery") || strings.Contains(url, "recovery") || strings.Contains(name, "backup_code"):
+		return RoleRecoveryCode, "its name or URL says recovery"
+	case sends && slices.ContainsFunc(secrets, func(s string) bool {
+		s = strings.ToLower(s)
+		return strings.Contains(s, "password") || strings.Contains(s, "passwd") || strings.Contains(s, "pass")
+	}):
+		return RolePassword, "it sends a password"
+	case strings.Contains(url, "logout") || strings.Contains(url, "log-out") || strings.Contains(url, "log_out") ||
+		strings.Contains(url, "signout") || strings.Contains(url, "sign-out") || strings.Contains(url, "sign_out"):
+		return RoleLogout, "its URL signs out"
+	case i == 0 && st.method == http.MethodGet && st.usesHTML && slices.ContainsFunc(st.Extract, func(x Extract) bool { return x.FormField != "" || x.CSS != "" }):
+		return RoleLoginPage, "it is the first page and a form is read from it"
+	}
+	return "", ""
+}
+
+// compileLocations checks the probe's locations and the vars and secrets
+// each gives, records them in plan, and marks as defined the variables every
+// location gives (so templates may use them without a probe-wide value).
+func compileLocations(p Probe, plan *Plan, defined, secret map[string]bool, bad func(string, string, ...any)) {
+	seen := map[string]bool{}
+	given := map[string]int{} // variable → how many locations give it
+	for i, l := range p.Locations {
+		lp := fmt.Sprintf(".locations[%d]", i)
+		if l.Name == "" {
+			bad(lp, "a location needs a name")
+			continue
+		}
+		if strings.ContainsAny(l.Name, " /\t\n") {
+			bad(lp+".name", "location %q must not contain spaces or slashes", l.Name)
+		}
+		if seen[l.Name] {
+			bad(lp+".name", "location %q is listed twice: give each location once, with all its vars and secrets", l.Name)
+			continue
+		}
+		seen[l.Name] = true
+		vals := map[string]string{}
+		for _, k := range sortedKeys(l.Vars) {
+			kp := lp + ".vars." + k
+			switch {
+			case !validName(k):
+				bad(kp, "%q is not a variable name: use letters, digits and _", k)
+			case slices.Contains(builtinVars, k):
+				bad(kp, "variable %q is built in; choose another name", k)
+			case p.Secrets[k].IsSet() || secret[k]:
+				bad(kp, "%q is a secret of this probe: give it under this location's secrets, so that it stays hidden", k)
+			default:
+				vals[k] = string(l.Vars[k])
+				given[k]++
+			}
+		}
+		for _, k := range sortedKeys(l.Secrets) {
+			kp := lp + ".secrets." + k
+			s := l.Secrets[k]
+			switch {
+			case !validName(k):
+				bad(kp, "%q is not a variable name: use letters, digits and _", k)
+			case slices.Contains(builtinVars, k):
+				bad(kp, "variable %q is built in; choose another name", k)
+			case p.Vars[k] != "" || l.Vars[k] != "":
+				bad(kp, "%q is a plain variable of this probe or location: vars and secrets share one namespace", k)
+			case !s.IsSet():
+				bad(kp, "secret %q has no value: write ${ENV_VAR} or file:/path", k)
+			default:
+				vals[k] = s.Reveal()
+				secret[k] = true
+				given[k]++
+				if v := s.Reveal(); v != "" {
+					plan.secrets = append(plan.secrets, v)
+				}
+			}
+		}
+		plan.atLoc[l.Name] = vals
+	}
+	for k, n := range given {
+		if !defined[k] && n == len(p.Locations) {
+			defined[k] = true
+		}
+	}
+	// A variable only some locations give, with no probe-wide value, is
+	// undefined where it is missing.
+	for i, l := range p.Locations {
+		for _, k := range append(sortedKeys(l.Vars), sortedKeys(l.Secrets)...) {
+			if !defined[k] && validName(k) && !slices.Contains(builtinVars, k) {
+				var missing []string
+				for _, o := range p.Locations {
+					if _, ok := plan.atLoc[o.Name][k]; !ok && o.Name != "" {
+						missing = append(missing, o.Name)
+					}
+				}
+				kind := "vars"
+				if _, ok := l.Secrets[k]; ok {
+					kind = "secrets"
+				}
+				bad(fmt.Sprintf(".locations[%d].%s.%s", i, kind, k), "%q has no value at %s: give it for every location, or a default under the probe's %s", k, strings.Join(missing, ", "), kind)
+			}
+		}
+	}
+}
+
+// readCAFile reads a PEM bundle of CA certificates.
+func readCAFile(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("ca_file %s cannot be read: %v", path, err)
+	}
+	var certs []*x509.Certificate
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file %s holds a certificate that cannot be read: %v", path, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("ca_file %s holds no certificate: it must be PEM (-----BEGIN CERTIFICATE-----)", path)
+	}
+	return certs, nil
+}
+
+// checkCodeWindows warns where the runs on one account (one TOTP seed
+// value) need more code windows than there are: a target accepts each code
+// once, so two runs in one window make a false failure (or wait for the
+// next window). plans[i] is nil for a probe with problems.
+func checkCodeWindows(c *config.Checker, path string, plans []*Plan) {
+	type use struct {
+		probe    int
+		location string
+		perRun   int // {{ totp }} calls on this seed in one run
+		interval time.Duration
+		period   time.Duration
+	}
+	bySeed := map[string][]use{} // keyed by the account, which is never shown
+	var order []string
+	for i, pl := range plans {
+		if pl == nil {
+			continue
+		}
+		calls := map[string]int{}
+		period := map[string]time.Duration{}
+		for _, u := range pl.totps {
+			calls[u.seed]++
+			period[u.seed] = max(period[u.seed], u.period)
+		}
+		locs := pl.Probe.LocationNames()
+		if len(locs) == 0 {
+			locs = []string{""} // every location: at least one
+		}
+		for _, seed := range sortedKeys(calls) {
+			for _, l := range locs {
+				v := pl.accountAt(l, seed)
+				if v == "" {
+					continue
+				}
+				if _, ok := bySeed[v]; !ok {
+					order = append(order, v)
+				}
+				bySeed[v] = append(bySeed[v], use{i, l, calls[seed], pl.interval, period[seed]})
+			}
+		}
+	}
+	for _, v := range order {
+		uses := bySeed[v]
+		// Windows needed per window: the sum over runs of calls × period / interval.
+		var load float64
+		for _, u := range uses {
+			load += float64(u.perRun) * u.period.Seconds() / u.interval.Seconds()
+		}
+		if load <= 1 {
+			continue
+		}
+		warned := map[int]bool{}
+		for _, u := range uses {
+			if warned[u.probe] {
+				continue
+			}
+			warned[u.probe] = true
+			pp := fmt.Sprintf("%s[%d]", path, u.probe)
+			var who []string
+			for _, o := range uses {
+				w := fmt.Sprintf("probe %s", plans[o.probe].Name())
+				if o.location != "" {
+					w += " at " + o.location
+				}
+				w += " every " + o.interval.String()
+				if o.perRun > 1 {
+					w += fmt.Sprintf(" (%d codes a run)", o.perRun)
+				}
+				who = append(who, w)
+			}
+			if len(uses) == 1 {
+				c.Warnf(pp+".interval", "probe %s runs every %s but its one-time codes last %s: a target accepts each code once, so runs on one account need a code window each; make the interval at least %s, or some runs will wait for the next window",
+					plans[u.probe].Name(), u.interval, u.period, time.Duration(u.perRun)*u.period)
+				continue
+			}
+			c.Warnf(pp+".interval", "one account (the same TOTP seed) is used by %s, with %s codes: a target accepts each code once, so these runs cannot each have their own code window; give each location or probe its own account (locations: [{name: …, secrets: {…}}]) or lengthen the intervals",
+				strings.Join(who, ", "), u.period)
+		}
+	}
 }
 
 // jsonTemplate copies a decoded JSON body, parsing every string as a template.

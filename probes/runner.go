@@ -14,10 +14,13 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode"
 
 	"golang.org/x/net/html"
 )
@@ -26,7 +29,8 @@ import (
 // [DefaultLocation] with the system's trust roots and the real clock.
 type RunnerOptions struct {
 	Location string
-	// RootCAs replaces the system's trust roots (tests use httptest's certificate).
+	// RootCAs replaces the system's trust roots (tests use httptest's
+	// certificate); a probe's tls.ca_file adds to them.
 	RootCAs *x509.CertPool
 	// Now is the clock for TOTP codes, result times, cookie lifetimes and
 	// certificate expiry; Sleep waits for the next TOTP window. Tests inject both.
@@ -34,14 +38,12 @@ type RunnerOptions struct {
 	Sleep func(context.Context, time.Duration) error
 	// Getenv serves {{ env "NAME" }} (default os.Getenv).
 	Getenv func(string) string
-	// Claims, when set, claims each TOTP code's window before the code is
-	// submitted (one code, one use, cluster-wide); nil submits codes
-	// unclaimed.
-	Claims *Claims
 }
 
 // Runner runs compiled probes. It is safe for concurrent use; runs share a
-// connection pool but never cookies.
+// connection pool but never cookies. It remembers, in memory, how long each
+// step usually takes (for failure messages) and when it last tested each
+// TLS target for protocols older than TLS 1.2.
 type Runner struct {
 	location  string
 	roots     *x509.CertPool
@@ -49,12 +51,106 @@ type Runner struct {
 	now       func() time.Time
 	sleep     func(context.Context, time.Duration) error
 	getenv    func(string) string
-	claims    *Claims
+
+	mu         sync.Mutex
+	planTLS    map[*Plan]*planTLS     // probes with tls.ca_file or tls.server_name
+	usual      map[string]*latencies  // probe and step → recent successful latencies
+	oldTLSSeen map[string]oldTLSCheck // host:port → the last test of old protocols
+}
+
+// planTLS is the trust of one probe that has TLS options of its own.
+type planTLS struct {
+	config    *tls.Config
+	transport *http.Transport
+}
+
+// tlsFor returns the TLS configuration and transport of p's runs: the
+// runner's own, or, for a probe with tls.ca_file or tls.server_name, its
+// own (built once, so its connections are reused between runs too).
+func (r *Runner) tlsFor(p *Plan) (*tls.Config, *http.Transport, error) {
+	if len(p.caCerts) == 0 && p.Probe.TLS.ServerName == "" {
+		return r.transport.TLSClientConfig, r.transport, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pt, ok := r.planTLS[p]; ok {
+		return pt.config, pt.transport, nil
+	}
+	roots := r.roots
+	if len(p.caCerts) > 0 {
+		if roots != nil {
+			roots = roots.Clone()
+		} else {
+			sys, err := x509.SystemCertPool()
+			if err != nil {
+				return nil, nil, fmt.Errorf("read the system's trust roots: %w", err)
+			}
+			roots = sys
+		}
+		for _, c := range p.caCerts {
+			roots.AddCert(c)
+		}
+	}
+	cfg := &tls.Config{RootCAs: roots, ServerName: p.Probe.TLS.ServerName, MinVersion: tls.VersionTLS12}
+	tr := r.transport.Clone()
+	tr.TLSClientConfig = cfg
+	if r.planTLS == nil {
+		r.planTLS = map[*Plan]*planTLS{}
+	}
+	r.planTLS[p] = &planTLS{config: cfg, transport: tr}
+	return cfg, tr, nil
+}
+
+// latencies keeps the latest successful latencies of one step.
+type latencies struct {
+	ring [latencySamples]time.Duration
+	n    int // samples recorded, up to the ring's size
+	next int
+}
+
+// latencySamples is how many recent successful latencies make "usually";
+// minLatencySamples must be seen before a message says "usually".
+const (
+	latencySamples    = 20
+	minLatencySamples = 3
+)
+
+func latencyKey(probe, step string) string { return probe + "\x00" + step }
+
+// recordLatency notes a successful step's latency.
+func (r *Runner) recordLatency(probe, step string, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.usual == nil {
+		r.usual = map[string]*latencies{}
+	}
+	l := r.usual[latencyKey(probe, step)]
+	if l == nil {
+		l = &latencies{}
+		r.usual[latencyKey(probe, step)] = l
+	}
+	l.ring[l.next] = d
+	l.next = (l.next + 1) % latencySamples
+	l.n = min(l.n+1, latencySamples)
+}
+
+// usualLatency returns the median of a step's recent successful latencies,
+// or false while too few are known.
+func (r *Runner) usualLatency(probe, step string) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.usual[latencyKey(probe, step)]
+	if l == nil || l.n < minLatencySamples {
+		return 0, false
+	}
+	s := slices.Clone(l.ring[:l.n])
+	slices.Sort(s)
+	return s[len(s)/2], true
 }
 
 // NewRunner returns a Runner.
 func NewRunner(o RunnerOptions) *Runner {
-	r := &Runner{location: o.Location, roots: o.RootCAs, now: o.Now, sleep: o.Sleep, getenv: o.Getenv, claims: o.Claims}
+	r := &Runner{location: o.Location, roots: o.RootCAs, now: o.Now, sleep: o.Sleep, getenv: o.Getenv}
 	if r.location == "" {
 		r.location = DefaultLocation
 	}
@@ -84,7 +180,14 @@ func NewRunner(o RunnerOptions) *Runner {
 func (r *Runner) Location() string { return r.location }
 
 // Close closes idle connections.
-func (r *Runner) Close() { r.transport.CloseIdleConnections() }
+func (r *Runner) Close() {
+	r.transport.CloseIdleConnections()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pt := range r.planTLS {
+		pt.transport.CloseIdleConnections()
+	}
+}
 
 var errTooManyRedirects = errors.New("too many redirects")
 
@@ -97,6 +200,8 @@ type run struct {
 	jar      http.CookieJar
 	usedTOTP bool // the current step computed a TOTP code
 	res      *Result
+	tls      *tls.Config     // the trust of this probe's connections
+	client   *http.Transport // this probe's transport
 }
 
 func (x *run) lookup(name string) (string, bool) {
@@ -115,11 +220,7 @@ func (x *run) callFunc(c *call) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		plain := make(map[string]string, len(x.p.Probe.Vars))
-		for k := range x.p.Probe.Vars {
-			plain[k] = x.vars[k] // as the run sees it: a location's own value included
-		}
-		code, err := x.r.claimedCode(x.ctx, seed, params, accountKey(seed, params, plain))
+		code, _, err := codeAtSubmission(x.ctx, seed, params, x.r.now, x.r.sleep)
 		if err != nil {
 			return "", err
 		}
@@ -160,9 +261,16 @@ func (r *Runner) Run(ctx context.Context, p *Plan) Result {
 	for k, v := range p.base {
 		x.vars[k] = v
 	}
+	for k, v := range p.atLoc[r.location] {
+		x.vars[k] = v // this location's own account
+	}
 	x.vars["location"] = r.location
+	var err error
+	if x.tls, x.client, err = r.tlsFor(p); err != nil {
+		x.fail(-1, "tls", ClassTLS, "the probe's trusted certificates cannot be prepared: %v", err)
+	}
 
-	if p.target != nil && p.target.Scheme == "https" && !p.Probe.TLS.Skip {
+	if !res.Failed() && p.target != nil && p.target.Scheme == "https" && !p.Probe.TLS.Skip {
 		x.checkTLS()
 	}
 	if !res.Failed() {
@@ -190,11 +298,16 @@ func (r *Runner) Run(ctx context.Context, p *Plan) Result {
 	return res
 }
 
-// fail records the run's failure at step i.
+// fail records the run's failure at step i (-1: the TLS check, which
+// counts as the login page: no customer gets past it).
 func (x *run) fail(i int, name string, class ErrorClass, format string, args ...any) {
 	x.res.Outcome = OutcomeFailed
 	x.res.FailedIdx = i
 	x.res.FailedStep = name
+	x.res.FailedRole = RoleLoginPage
+	if i >= 0 && i < len(x.p.steps) {
+		x.res.FailedRole = x.p.steps[i].Role.Or()
+	}
 	x.res.Class = class
 	x.res.Message = fmt.Sprintf(format, args...)
 }
@@ -209,6 +322,7 @@ func (x *run) signal(s Signal) {
 type response struct {
 	resp    *http.Response
 	body    []byte
+	latency time.Duration
 	cookies map[string]*http.Cookie // Set-Cookie of every response of the step
 	at      time.Time               // our clock when the response arrived
 	parsedJ any
@@ -239,7 +353,7 @@ func (rs *response) html() *html.Node {
 // step runs step i and reports whether the run goes on.
 func (x *run) step(i int, st *stepPlan) bool {
 	x.usedTOTP = false
-	sr := StepResult{Name: st.Name, Method: st.method}
+	sr := StepResult{Name: st.Name, Role: st.Role.Or(), Method: st.method}
 	defer func() { x.res.Steps = append(x.res.Steps, sr) }()
 	if st.NewSession {
 		x.jar, _ = cookiejar.New(nil)
@@ -264,7 +378,7 @@ func (x *run) step(i int, st *stepPlan) bool {
 	req = req.WithContext(ctx)
 	rs := &response{cookies: map[string]*http.Cookie{}}
 	client := &http.Client{
-		Transport: x.r.transport,
+		Transport: x.client,
 		Jar:       x.jar,
 		CheckRedirect: func(next *http.Request, via []*http.Request) error {
 			if prev := next.Response; prev != nil {
@@ -285,11 +399,19 @@ func (x *run) step(i int, st *stepPlan) bool {
 	resp, err := client.Do(req)
 	if err != nil {
 		sr.Latency = time.Since(began)
+		where := fmt.Sprintf("step %q (%s %s)", st.Name, st.method, req.URL.Path)
+		if exp, ok := x.expiredCert(err, req.URL.Hostname()); ok {
+			x.failExpired(i, st.Name, where, exp)
+			return false
+		}
 		class, msg := classify(err, ctx, x.ctx)
 		if class == ClassTLS && isCertError(err) {
 			x.signal(SignalTLSInvalid)
 		}
-		x.fail(i, st.Name, class, "step %q (%s %s): %s", st.Name, st.method, req.URL.Path, msg)
+		if class == ClassTimeout {
+			msg = x.timedOut(st, sr.Latency)
+		}
+		x.fail(i, st.Name, class, "%s: %s", where, msg)
 		return false
 	}
 	defer resp.Body.Close()
@@ -300,7 +422,10 @@ func (x *run) step(i int, st *stepPlan) bool {
 	rs.at = x.r.now()
 	if err != nil {
 		class, msg := classify(err, ctx, x.ctx)
-		x.fail(i, st.Name, class, "step %q (%s %s): reading the response: %s", st.Name, st.method, req.URL.Path, msg)
+		if class == ClassTimeout {
+			msg = x.timedOut(st, sr.Latency)
+		}
+		x.fail(i, st.Name, class, "step %q (%s %s): reading the response: %s (it answered %s)", st.Name, st.method, req.URL.Path, msg, resp.Status)
 		return false
 	}
 	truncated := ""
@@ -309,7 +434,7 @@ func (x *run) step(i int, st *stepPlan) bool {
 		sr.Bytes = x.p.maxBody
 		truncated = fmt.Sprintf(" (only the first %d bytes of the response were read)", x.p.maxBody)
 	}
-	rs.resp, rs.body = resp, body
+	rs.resp, rs.body, rs.latency = resp, body, sr.Latency
 	for _, c := range resp.Cookies() {
 		rs.cookies[c.Name] = c
 	}
@@ -320,22 +445,186 @@ func (x *run) step(i int, st *stepPlan) bool {
 	for _, e := range st.extracts {
 		v, err := x.extract(e, rs)
 		if err != nil {
-			x.fail(i, st.Name, ClassExtraction, "step %q (%s %s): %v%s", st.Name, st.method, req.URL.Path, err, truncated)
+			x.fail(i, st.Name, ClassExtraction, "step %q (%s %s): %v%s; %s", st.Name, st.method, req.URL.Path, err, truncated, x.evidence(st, rs))
 			return false
 		}
 		x.vars[e.Var] = v
 	}
 	sr.OK = true
+	x.r.recordLatency(x.p.Probe.Name, st.Name, sr.Latency)
 	return true
+}
+
+// timedOut says which limit a step ran into, and how long it usually takes.
+func (x *run) timedOut(st *stepPlan, took time.Duration) string {
+	var msg string
+	if x.ctx.Err() == context.DeadlineExceeded {
+		msg = fmt.Sprintf("timed out after %s, the probe's limit for a whole run (%s)", seconds(took), seconds(x.p.timeout))
+	} else {
+		msg = fmt.Sprintf("timed out after %s, the step's limit", seconds(st.timeout))
+	}
+	if u, ok := x.r.usualLatency(x.p.Probe.Name, st.Name); ok {
+		msg += fmt.Sprintf("; usually %s", seconds(u))
+	}
+	return msg
+}
+
+// evidence says what a step answered, for a person reading a failure at
+// 3 a.m.: the status, the page's title or a short excerpt of what it said,
+// and how long it took against the step's limit and its usual latency, as
+// in: answered 401 "Authentication failed" after 5.02 s (limit 10 s); usually 0.9 s.
+func (x *run) evidence(st *stepPlan, rs *response) string {
+	msg := fmt.Sprintf("answered %d", rs.resp.StatusCode)
+	if what := said(rs.resp.Header.Get("Content-Type"), rs.body); what != "" {
+		msg += fmt.Sprintf(" %q", what)
+	}
+	msg += fmt.Sprintf(" after %s (limit %s)", seconds(rs.latency), seconds(st.timeout))
+	if u, ok := x.r.usualLatency(x.p.Probe.Name, st.Name); ok {
+		msg += fmt.Sprintf("; usually %s", seconds(u))
+	}
+	return msg
+}
+
+// seconds writes d as a person reads a latency: "5.02 s", "0.9 s", "10 s".
+func seconds(d time.Duration) string {
+	s := d.Seconds()
+	var t string
+	switch {
+	case s >= 10:
+		t = strconv.FormatFloat(s, 'f', 1, 64)
+	case s >= 0.01:
+		t = strconv.FormatFloat(s, 'f', 2, 64)
+	default:
+		t = strconv.FormatFloat(s, 'f', 3, 64)
+	}
+	if strings.Contains(t, ".") {
+		t = strings.TrimRight(strings.TrimRight(t, "0"), ".")
+	}
+	if t == "0" {
+		t = "0.001"
+	}
+	return t + " s"
+}
+
+// saidLimit is how much of what a response said goes into a message.
+const saidLimit = 80
+
+// said returns what a response said, in a few words: an HTML page's title
+// (or the start of its visible text), a JSON body's error or message field
+// (or the start of the JSON), or the start of a text body. The run's
+// message is redacted afterwards, like everything in it.
+func said(contentType string, body []byte) string {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return ""
+	}
+	switch {
+	case strings.Contains(contentType, "json") || trimmed[0] == '{' || trimmed[0] == '[':
+		var doc any
+		if json.Unmarshal(trimmed, &doc) == nil {
+			if m := jsonMessage(doc); m != "" {
+				return clip(m)
+			}
+		}
+		return clip(string(trimmed))
+	case strings.Contains(contentType, "html") || trimmed[0] == '<':
+		doc, err := html.Parse(bytes.NewReader(trimmed))
+		if err != nil {
+			return ""
+		}
+		if t := findTitle(doc); t != "" {
+			return clip(t)
+		}
+		return clip(visibleText(doc))
+	}
+	return clip(string(trimmed))
+}
+
+// jsonMessage returns the first error or message text in a JSON body, at
+// its top or one level down ({"error": {"message": …}}).
+func jsonMessage(doc any) string {
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return ""
+	}
+	for _, k := range []string{"error_description", "message", "error", "detail", "title", "msg", "reason"} {
+		switch v := m[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case map[string]any:
+			if s := jsonMessage(v); s != "" {
+				return s
+			}
+		case []any:
+			if len(v) > 0 {
+				if s, ok := v[0].(string); ok {
+					return s
+				}
+				if s := jsonMessage(v[0]); s != "" {
+					return s
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func findTitle(n *html.Node) string {
+	if n.Type == html.ElementNode && n.Data == "title" {
+		return textOf(n)
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if t := findTitle(c); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// visibleText returns the start of the text a browser would show.
+func visibleText(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if b.Len() > 4*saidLimit {
+			return
+		}
+		if n.Type == html.ElementNode && (n.Data == "script" || n.Data == "style" || n.Data == "head" || n.Data == "noscript") {
+			return
+		}
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+			b.WriteByte(' ')
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
+}
+
+// clip collapses whitespace, drops control characters and cuts s to
+// saidLimit characters.
+func clip(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == unicode.ReplacementChar || unicode.IsControl(r) && !unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > saidLimit {
+		return string(r[:saidLimit]) + "…"
+	}
+	return s
 }
 
 func (x *run) failRender(i int, st *stepPlan, err error) {
 	class := ClassExtraction
-	var taken *WindowTakenError
-	switch {
-	case errors.As(err, &taken):
-		class = ClassCodeWindowTaken
-	case x.ctx.Err() != nil:
+	if x.ctx.Err() != nil {
 		class = ClassTimeout
 	}
 	x.fail(i, st.Name, class, "step %q: %v", st.Name, err)
@@ -438,53 +727,107 @@ func (x *run) assert(i int, st *stepPlan, rs *response, truncated string) bool {
 		}
 	}
 	if !hasStatus && resp.StatusCode >= 400 {
-		x.failAssertion(i, st, rs, Expect{}, true, "%s: answered %s", where, resp.Status)
+		x.failAssertion(i, st, rs, Expect{}, true, fmt.Sprintf("%s: %s", where, x.evidence(st, rs)))
 		return false
 	}
 	for _, e := range st.expects {
 		msg, err := x.check(e, rs)
 		if err != nil {
-			x.fail(i, st.Name, ClassExtraction, "%s: %v", where, err)
+			x.fail(i, st.Name, ClassExtraction, "%s: %v; %s", where, err, x.evidence(st, rs))
 			return false
 		}
 		if msg != "" {
-			x.failAssertion(i, st, rs, e.Expect, e.Status != nil, "%s: %s%s", where, msg, truncated)
+			x.failAssertion(i, st, rs, e.Expect, e.Status != nil, fmt.Sprintf("%s: %s%s; %s", where, msg, truncated, x.evidence(st, rs)))
 			return false
 		}
 	}
 	return true
 }
 
-// failAssertion classifies a failed assertion: a server error is an
-// availability failure whatever the assertion; a failing assertion with a
-// signal is a security finding; a rejected step that submitted a fresh TOTP
-// code is totp_rejected (with the server's clock offset); else a status
+// codeRefusedText and codeUsedText are what targets say when they refuse a
+// one-time code, and when they refuse it because it was used already.
+var (
+	codeRefusedText = regexp.MustCompile(`(?i)\b(invalid|incorrect|wrong|expired|bad|already used|reused)\b[^.!\n]{0,40}\b(code|otp|token|totp)\b|\b(code|otp|totp)\b[^.!\n]{0,40}\b(invalid|incorrect|wrong|expired|not valid|already|used|reused|replay)`)
+	codeUsedText    = regexp.MustCompile(`(?i)already\s+(been\s+)?used|\breplay|\bused code|code\s+(was|has been|is)\s+(already\s+)?used|\breused\b|already redeemed`)
+)
+
+// codeRefused reports whether a response to a step that sent a fresh code
+// shows the code was refused: a status that refuses what was sent, or a
+// page that says the code is wrong. A 2xx or 3xx that does not say so is
+// not evidence against the code: another check failed.
+func codeRefused(status int, body []byte) bool {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity:
+		return true
+	}
+	return status < 400 && codeRefusedText.Match(body)
+}
+
+// rateLimited reports whether a response says the target is limiting the
+// probe's requests: 429, or a Retry-After on a refusal (4xx). A 503 with
+// Retry-After is left an availability failure: customers get it too.
+func rateLimited(resp *http.Response) bool {
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return true
+	}
+	return resp.Header.Get("Retry-After") != "" && resp.StatusCode >= 400 && resp.StatusCode < 500
+}
+
+// retryAfter describes a Retry-After header ("", or "; it asks to retry after 30 s").
+func retryAfter(h string, now time.Time) string {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return ""
+	}
+	if n, err := strconv.Atoi(h); err == nil && n >= 0 {
+		return fmt.Sprintf(" (Retry-After: %d s)", n)
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return fmt.Sprintf(" (Retry-After: %s, in %s)", t.UTC().Format(time.RFC3339), seconds(max(t.Sub(now), 0)))
+	}
+	return fmt.Sprintf(" (Retry-After: %q)", clip(h))
+}
+
+// failAssertion classifies a failed assertion: a rate limit (429, or
+// Retry-After on a refusal) is rate_limited, a problem of the probe's
+// account; a server error is an availability failure whatever the
+// assertion; a failing assertion with a signal is a security finding; a
+// step that submitted a fresh TOTP code and was refused for it is
+// totp_rejected, with the cause the evidence points to; else a status
 // mismatch is http_status and anything else an assertion failure.
-func (x *run) failAssertion(i int, st *stepPlan, rs *response, e Expect, isStatus bool, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+func (x *run) failAssertion(i int, st *stepPlan, rs *response, e Expect, isStatus bool, msg string) {
 	switch {
-	case rs.resp.StatusCode >= 500:
-		if !isStatus {
-			msg += fmt.Sprintf(" (the response was %s)", rs.resp.Status)
+	case rateLimited(rs.resp):
+		what := "the target is limiting the probe's requests"
+		if x.usedTOTP {
+			what = "the target's rate limit refused the code before checking it"
 		}
+		x.fail(i, st.Name, ClassRateLimited, "%s; %s%s", msg, what, retryAfter(rs.resp.Header.Get("Retry-After"), rs.at))
+	case rs.resp.StatusCode >= 500: // the evidence in msg gives the status
 		x.fail(i, st.Name, ClassHTTPStatus, "%s", msg)
 	case e.Signal != "":
 		x.signal(e.Signal)
 		x.fail(i, st.Name, ClassSecurityCheck, "security check failed (%s): %s", e.Signal, msg)
-	case x.usedTOTP:
+	case x.usedTOTP && codeRefused(rs.resp.StatusCode, rs.body):
 		x.fail(i, st.Name, ClassTOTPRejected, "the target rejected a freshly computed TOTP code: %s", msg)
-		if d, err := http.ParseTime(rs.resp.Header.Get("Date")); err == nil {
-			off := d.Sub(rs.at).Round(time.Second)
-			x.res.ClockOffset = off
-			if off >= 5*time.Second || off <= -5*time.Second {
-				dir := "ahead of"
-				if off < 0 {
-					dir, off = "behind", -off
-				}
-				x.res.Message += fmt.Sprintf("; its clock is about %s %s ours (from its Date header): a clock out of step makes valid codes look wrong", off, dir)
-			} else {
-				x.res.Message += "; its clock agrees with ours within a few seconds (Date header), so suspect the seed or the code check"
+		d, dateErr := http.ParseTime(rs.resp.Header.Get("Date"))
+		if dateErr == nil {
+			x.res.ClockOffset = d.Sub(rs.at).Round(time.Second)
+		}
+		off := x.res.ClockOffset
+		switch {
+		case codeUsedText.Match(rs.body):
+			x.res.Message += "; it says the code was already used: something else signed in to this account with a code in the same window (another location, replica or manual run on the same account, or a person)"
+		case dateErr == nil && (off >= 5*time.Second || off <= -5*time.Second):
+			dir := "ahead of"
+			if off < 0 {
+				dir, off = "behind", -off
 			}
+			x.res.Message += fmt.Sprintf("; its clock is about %s %s ours (from its Date header): a clock out of step makes valid codes look wrong", off, dir)
+		case dateErr == nil:
+			x.res.Message += "; its clock agrees with ours within a few seconds (Date header) and it did not say the code was used, so suspect the seed or the code check"
+		default:
+			x.res.Message += "; it did not say the code was used and sent no Date header to compare clocks, so suspect the seed, the code check or a clock out of step"
 		}
 	case isStatus:
 		x.fail(i, st.Name, ClassHTTPStatus, "%s", msg)
@@ -501,7 +844,7 @@ func (x *run) check(e expectPlan, rs *response) (string, error) {
 	switch {
 	case e.Status != nil:
 		if !slices.Contains(e.Status, resp.StatusCode) {
-			return fmt.Sprintf("status %d, expected %s", resp.StatusCode, statusList(e.Status)), nil
+			return fmt.Sprintf("expected status %s", statusList(e.Status)), nil
 		}
 		return "", nil
 	case e.Cookie != nil:

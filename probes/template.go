@@ -254,6 +254,17 @@ func (t tmpl) totpSeeds() []string {
 	return vs
 }
 
+// totpCalls returns the template's {{ totp }} calls.
+func (t tmpl) totpCalls() []*call {
+	var cs []*call
+	for _, p := range t.parts {
+		if p.call != nil && p.call.fn == "totp" {
+			cs = append(cs, p.call)
+		}
+	}
+	return cs
+}
+
 // renderer evaluates calls for one run.
 type renderer interface {
 	lookup(name string) (string, bool)

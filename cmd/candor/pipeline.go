@@ -72,7 +72,7 @@ func newIncidentStore(ctx context.Context, pool *pgxpool.Pool, cfg *appConfig, s
 	locs := map[string][]string{}
 	for _, p := range cfg.Probes {
 		if len(p.Locations) > 0 {
-			locs[p.Name] = p.Locations
+			locs[p.Name] = p.LocationNames()
 		}
 	}
 	// Automatic texts may advise recovery codes only when the target offers
