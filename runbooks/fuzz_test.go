@@ -50,7 +50,7 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		q := Query{Steps: rb.Match.Steps, Probes: rb.Match.Probes, Components: rb.Match.Components,
+		q := Query{Roles: rb.Match.Roles, Steps: rb.Match.Steps, Probes: rb.Match.Probes, Components: rb.Match.Components,
 			ErrorClasses: rb.Match.ErrorClasses, Classification: rb.Match.Classification, Messages: rb.Match.MessageContains}
 		if ms := Match([]Runbook{rb}, q); len(ms) != 1 {
 			t.Fatalf("a runbook does not match a query made of its own criteria: %+v", rb.Match)

@@ -37,7 +37,7 @@ Summary.
 
 ## Template: first_update (non_security)
 
-Since {{utc .StartedAt}}, login fails at the {{.Step}} step.
+Since {{utc .StartedAt}}, {{with failing .Role}}{{.}}{{else}}signing in fails{{end}}.
 We have no indication that this is a security incident.
 
 ## Template: resolution (non_security)
@@ -127,18 +127,30 @@ func TestLintReportsTheLine(t *testing.T) {
 			[]string{`ours.md:27: template first_update is for "outage"`}},
 		{"duplicate template", rep("## Template: resolution (non_security)", "## Template: first_update (non_security)"),
 			[]string{"ours.md:32: template first_update (non_security) is already defined at line 27"}},
-		{"template syntax error", rep("{{.Step}} step.", "{{.Step step."),
+		{"template syntax error", rep("{{with failing .Role}}", "{{with failing .Role"),
 			[]string{"ours.md:29: template first_update (non_security): "}},
 		{"unknown function", rep("{{utc .StartedAt}}", "{{utcc .StartedAt}}"),
 			[]string{`ours.md:29: template first_update (non_security): function "utcc" not defined`}},
-		{"unknown field", rep("{{.Step}} step.", "{{.FailingStep}} step."),
-			[]string{"ours.md:29: template first_update (non_security): at <.FailingStep>: can't evaluate field FailingStep"}},
+		{"unknown field", rep("failing .Role", "failing .FailingRole"),
+			[]string{"ours.md:29: template first_update (non_security): at <.FailingRole>: can't evaluate field FailingRole"}},
 		{"resolved time in a first update", rep("{{utc .StartedAt}}", "{{utc .ResolvedAt}}"),
 			[]string{"ours.md:29: template first_update (non_security): at <utc .ResolvedAt>: error calling utc: the time is not set"}},
 		{"claim without confirmation", rep("{{if .Confirmed}}This was not a security incident.{{end}}", "This was not a security incident."),
 			[]string{`ours.md:32: template resolution (non_security) says "not a security incident" before a person has confirmed`}},
 		{"claim of no data without confirmation", rep("We have no indication that this is a security incident.", "No customer data was compromised."),
 			[]string{`ours.md:27: template first_update (non_security) says "No customer data was compromised"`}},
+		{"unknown role", rep("  classification: non_security\n", "  classification: non_security\n  roles: [password, totp]\n"),
+			[]string{`ours.md:11: role "totp" is not one a step may declare: login_page, password, second_factor`}},
+		{"names the step", rep("{{else}}signing in fails{{end}}.", "{{else}}signing in fails{{end}} at the {{.Step}} step."),
+			[]string{`ours.md:27: template first_update (non_security) names "step-q7x", an internal name`}},
+		{"names the probe and its locations", rep("{{else}}signing in fails{{end}}.", "{{else}}signing in fails{{end}}: our checks of {{.Probe}} from {{list .Locations}} fail."),
+			[]string{`ours.md:27: template first_update (non_security) names "probe-q7x", an internal name`}},
+		{"names the error class", rep("Resolved at", "Resolved ({{.ErrorClass}}) at"),
+			[]string{`ours.md:32: template resolution (non_security) names "http_status", an internal name`}},
+		{"recovery-code advice the target may not offer", rep("We have no indication", "Sign in with a recovery code. We have no indication"),
+			[]string{`ours.md:27: template first_update (non_security) mentions "recovery code" although the target may offer none: put that advice inside {{if .RecoveryCodes}}`}},
+		{"placeholder in the automatic first update", rep("We have no indication", "[One sentence on the cause.] We have no indication"),
+			[]string{`ours.md:27: template first_update (non_security) is published automatically as it renders, so it must not leave a placeholder such as [One sentence on the cause.]`}},
 		{"empty template", rep("Resolved at {{utc .ResolvedAt}} after {{duration .Duration}}.\n{{if .Confirmed}}This was not a security incident.{{end}}\n", ""),
 			[]string{"ours.md:32: template resolution (non_security) is empty"}},
 		{"unclosed code block", rep("   ```\n2. Restart", "2. Restart"),

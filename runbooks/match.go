@@ -29,6 +29,7 @@ type Matched struct {
 
 // Points each matched field of a runbook's criteria scores.
 const (
+	PointsRoles           = 4
 	PointsSteps           = 4
 	PointsErrorClasses    = 3
 	PointsMessageContains = 3
@@ -39,14 +40,24 @@ const (
 
 // Match returns the runbooks of set that fit q, best first.
 //
-// A runbook's criteria fall in two groups: where it fails (steps, probes,
-// components) and what the failure is (error_classes, message_contains). A
-// field matches when the query shares at least one value with it (names
-// compared without regard to case; message_contains as case-insensitive
-// substrings of any message). A runbook fits when, for each group it uses, at
-// least one field of that group matches, and its classification, when it sets
-// one, equals the query's. A runbook that sets only a classification fits on
-// it alone (general runbooks such as "communicating during a long outage").
+// A runbook's criteria fall in two groups: where it fails (roles, steps,
+// probes, components) and what the failure is (error_classes,
+// message_contains). A field matches when the query shares at least one
+// value with it (names compared without regard to case; message_contains as
+// case-insensitive substrings of any message). A runbook fits when, for each
+// group it uses, at least one field of that group matches, and its
+// classification, when it sets one, equals the query's. A runbook that sets
+// only a classification fits on it alone (general runbooks such as
+// "communicating during a long outage").
+//
+// Roles are the key that fits any configuration: they say what the failing
+// step means, whatever the probe's author named it. Steps, probes and
+// components are for runbooks written for one configuration.
+//
+// A query whose every error class is a probe problem (rate_limited,
+// code_window_taken) is about the probe, not about what customers get: only
+// runbooks whose error_classes name a probe problem fit it, so that no
+// runbook written for customers' failures offers its words.
 //
 // The score is the sum of the matched fields' points (Points*). Ties are broken
 // by severity (critical, major, minor), then by id, so the order is the same
@@ -79,6 +90,9 @@ func match(rb Runbook, q Query) (Matched, bool) {
 	if c.Classification != "" && c.Classification != q.Classification {
 		return Matched{}, false
 	}
+	if probeProblemsOnly(q.ErrorClasses) && len(common(c.ErrorClasses, probeProblemClasses)) == 0 {
+		return Matched{}, false // the probe's problem, not the customers'
+	}
 	m := Matched{Runbook: rb}
 	// field scores one criterion and reports whether it is set and whether it matched.
 	field := func(hit []string, set bool, points int, reason string) (bool, bool) {
@@ -89,13 +103,14 @@ func match(rb Runbook, q Query) (Matched, bool) {
 		m.Reasons = append(m.Reasons, fmt.Sprintf(reason, strings.Join(hit, ", ")))
 		return true, true
 	}
+	rolesSet, rolesHit := field(common(c.Roles, q.Roles), len(c.Roles) > 0, PointsRoles, "role %s failing")
 	stepsSet, stepsHit := field(common(c.Steps, q.Steps), len(c.Steps) > 0, PointsSteps, "step %s failing")
 	classSet, classHit := field(common(c.ErrorClasses, q.ErrorClasses), len(c.ErrorClasses) > 0, PointsErrorClasses, "error class %s")
 	msgSet, msgHit := field(inMessages(c.MessageContains, q.Messages), len(c.MessageContains) > 0, PointsMessageContains, "message mentions %s")
 	probesSet, probesHit := field(common(c.Probes, q.Probes), len(c.Probes) > 0, PointsProbes, "probe %s failing")
 	compSet, compHit := field(common(c.Components, q.Components), len(c.Components) > 0, PointsComponents, "component %s affected")
 
-	if (stepsSet || probesSet || compSet) && !(stepsHit || probesHit || compHit) {
+	if (rolesSet || stepsSet || probesSet || compSet) && !(rolesHit || stepsHit || probesHit || compHit) {
 		return Matched{}, false // fails somewhere else
 	}
 	if (classSet || msgSet) && !(classHit || msgHit) {
@@ -106,6 +121,17 @@ func match(rb Runbook, q Query) (Matched, bool) {
 		m.Reasons = append(m.Reasons, "classification "+c.Classification)
 	}
 	return m, true
+}
+
+// probeProblemsOnly reports whether classes is not empty and every one of
+// them is a probe problem.
+func probeProblemsOnly(classes []string) bool {
+	for _, c := range classes {
+		if !slices.Contains(probeProblemClasses, strings.ToLower(c)) {
+			return false
+		}
+	}
+	return len(classes) > 0
 }
 
 // common returns the values of want that are in have (ignoring case), in

@@ -31,6 +31,8 @@ func TestMatchTable(t *testing.T) {
 		rb("probe-a", "major", Criteria{Probes: []string{"login-remembered"}}),
 		rb("probe-minor", "minor", Criteria{Probes: []string{"login-remembered"}}),
 		rb("empty", "critical", Criteria{}),
+		rb("second-factor", "major", Criteria{Roles: []string{"second_factor"}, ErrorClasses: []string{"totp_rejected", "http_status"}, Classification: NonSecurity}),
+		rb("probe-problem", "minor", Criteria{ErrorClasses: []string{"rate_limited"}}),
 	}
 	tests := []struct {
 		name        string
@@ -106,6 +108,26 @@ func TestMatchTable(t *testing.T) {
 			wantReasons: []string{"error class http_status", "component login affected", "classification non_security"},
 		},
 		{
+			name:        "a role fits whatever the step is called",
+			q:           Query{Steps: []string{"verify-otp"}, Roles: []string{"second_factor"}, ErrorClasses: []string{"totp_rejected"}, Classification: NonSecurity},
+			want:        []string{"second-factor", "general"},
+			wantScores:  []int{8, 1},
+			wantReasons: []string{"role second_factor failing", "error class totp_rejected", "classification non_security"},
+		},
+		{
+			name:       "a role elsewhere does not fit",
+			q:          Query{Steps: []string{"authenticate"}, Roles: []string{"password"}, ErrorClasses: []string{"http_status"}, Classification: NonSecurity},
+			want:       []string{"general"},
+			wantScores: []int{1},
+		},
+		{
+			name:        "a probe problem alone fits only a runbook for probe problems",
+			q:           Query{Roles: []string{"second_factor"}, ErrorClasses: []string{"RATE_LIMITED"}, Classification: NonSecurity},
+			want:        []string{"probe-problem"},
+			wantScores:  []int{3},
+			wantReasons: []string{"error class RATE_LIMITED"},
+		},
+		{
 			name: "nothing fits",
 			q:    Query{Steps: []string{"dashboard"}, ErrorClasses: []string{"timeout"}, Classification: "undetermined"},
 			want: []string{},
@@ -146,46 +168,102 @@ func TestMatchTable(t *testing.T) {
 	}
 }
 
-// demoQueries are what the demo target's faults produce, as incidents would
-// ask: the built-in runbook each must attach first.
-func TestMatchBuiltinsForDemoFaults(t *testing.T) {
+// TestMatchBuiltinsOnMeaning builds queries as incidents would for a
+// configuration unlike the demo (a JSON login API with steps "authenticate"
+// and "verify-otp", components "Accounts" and "SSO", probe "api-login") with
+// roles declared: the built-in runbook each failure must attach first, and
+// what else attaches.
+func TestMatchBuiltinsOnMeaning(t *testing.T) {
 	set, err := Load("")
 	if err != nil {
 		t.Fatal(err)
 	}
+	q := func(step, role, class, classification string) Query {
+		return Query{Probes: []string{"api-login"}, Steps: []string{step}, Roles: []string{role},
+			ErrorClasses: []string{class}, Components: []string{"Accounts", "SSO"}, Classification: classification,
+			Messages: []string{step + ": answered 401 'Authentication failed' after 5.02 s; usually 0.9 s"}}
+	}
 	tests := []struct {
-		fault string
+		name  string
 		q     Query
 		first string
 		also  []string
 	}{
-		{"events_down", Query{Probes: []string{"login"}, Steps: []string{"password"}, ErrorClasses: []string{"http_status"},
-			Components: []string{"Login"}, Classification: NonSecurity, Messages: []string{"step password: status 503, want 303"}},
+		{"an error right after the password", q("authenticate", "password", "http_status", NonSecurity),
 			"login-events-down", []string{"login-password-step", "long-outage-communication"}},
-		{"error at password", Query{Probes: []string{"login"}, Steps: []string{"password"}, ErrorClasses: []string{"assertion"},
-			Components: []string{"Login"}, Classification: NonSecurity, Messages: []string{"body does not contain \"Enter your code\""}},
+		{"a timeout right after the password", q("authenticate", "password", "timeout", NonSecurity),
+			"login-events-down", []string{"login-password-step", "long-outage-communication"}},
+		{"the password not accepted", q("authenticate", "password", "assertion", NonSecurity),
 			"login-password-step", []string{"long-outage-communication"}},
-		{"clock_skew", Query{Probes: []string{"login"}, Steps: []string{"totp"}, ErrorClasses: []string{"totp_rejected"},
-			Components: []string{"Two-step authentication"}, Classification: NonSecurity, Messages: []string{"the target rejected a freshly computed TOTP code: status 401, want 303; its clock is about 1m35s ahead of ours (from its Date header): a clock out of step makes valid codes look wrong"}},
+		{"the sign-in page unreachable", q("start", "login_page", "dns", NonSecurity),
+			"login-password-step", []string{"long-outage-communication"}},
+		{"a code rejected", q("verify-otp", "second_factor", "totp_rejected", NonSecurity),
 			"two-step-failing", []string{"long-outage-communication"}},
-		{"accept_any_code", Query{Probes: []string{"login-security"}, Steps: []string{"wrong_code"}, ErrorClasses: []string{"security_check"},
-			Components: []string{"Two-step authentication"}, Classification: Security},
-			"suspected-security-incident", nil},
-		{"expired certificate", Query{Probes: []string{"login"}, Steps: []string{"login_page"}, ErrorClasses: []string{"tls"},
-			Components: []string{"Login"}, Classification: Security, Messages: []string{"x509: certificate has expired"}},
+		{"the code step erroring", q("verify-otp", "second_factor", "http_status", NonSecurity),
+			"two-step-failing", []string{"long-outage-communication"}},
+		{"a recovery code refused", q("use-backup-code", "recovery_code", "assertion", NonSecurity),
+			"recovery-code-failing", []string{"long-outage-communication"}},
+		{"a remembered device failing", q("trusted-device", "remembered_device", "http_status", NonSecurity),
+			"remembered-device-failing", []string{"long-outage-communication"}},
+		{"the account page failing", q("me", "signed_in", "timeout", NonSecurity),
+			"signed-in-pages-failing", []string{"long-outage-communication"}},
+		{"signing out failing", q("sign-out", "logout", "http_status", NonSecurity),
+			"signed-in-pages-failing", []string{"long-outage-communication"}},
+		{"the code step rate-limited", q("verify-otp", "second_factor", "rate_limited", NonSecurity),
+			"probe-account-problem", nil},
+		{"the code window taken", q("verify-otp", "second_factor", "code_window_taken", NonSecurity),
+			"probe-account-problem", nil},
+		{"the password rate-limited, undetermined", q("authenticate", "password", "rate_limited", "undetermined"),
+			"probe-account-problem", nil},
+		{"an expired certificate", q("", "login_page", "cert_expired", NonSecurity),
+			"tls-certificate", []string{"long-outage-communication"}},
+		{"an untrusted certificate", q("", "login_page", "tls", Security),
 			"tls-certificate", []string{"suspected-security-incident"}},
-		{"hang at dashboard", Query{Probes: []string{"login"}, Steps: []string{"dashboard"}, ErrorClasses: []string{"timeout"},
-			Components: []string{"Dashboard"}, Classification: NonSecurity},
+		{"the second step skipped", q("authenticate", "password", "security_check", Security),
+			"suspected-security-incident", nil},
+		{"a step of no particular meaning", q("fetch-config", "other", "http_status", NonSecurity),
 			"long-outage-communication", nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.fault, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			got := ids(Match(set, tt.q))
 			want := append([]string{tt.first}, tt.also...)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Match = %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// A probe problem is the probe's, not the customers': its runbook attaches,
+// and no runbook offers words for customers, so nothing is prefilled or
+// published from one.
+func TestProbeProblemsOfferNoPublicWords(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, class := range []string{"rate_limited", "code_window_taken"} {
+		for _, classification := range []string{NonSecurity, Security, "undetermined"} {
+			q := Query{Probes: []string{"api-login"}, Steps: []string{"verify-otp"}, Roles: []string{"second_factor"},
+				ErrorClasses: []string{class}, Components: []string{"SSO"}, Classification: classification,
+				Messages: []string{"verify-otp: answered 429 'Too Many Requests' with Retry-After 60"}}
+			ms := Match(set, q)
+			if len(ms) == 0 || ms[0].ID != "probe-account-problem" {
+				t.Errorf("%s (%s): Match = %v, want probe-account-problem first", class, classification, ids(ms))
+			}
+			for _, name := range TemplateNames {
+				if m, tp, ok := BestTemplate(ms, name, classification); ok {
+					t.Errorf("%s (%s): BestTemplate(%s) = %s's %s (%s), want none: customers are not told of a probe problem",
+						class, classification, name, m.ID, tp.Name, tp.Classification)
+				}
+			}
+		}
+	}
+	// With a customer-facing failure beside it, the customers' runbooks fit again.
+	q := Query{Roles: []string{"second_factor", "password"}, ErrorClasses: []string{"rate_limited", "http_status"}, Classification: NonSecurity}
+	if got, want := ids(Match(set, q)), []string{"login-events-down", "login-password-step", "two-step-failing", "probe-account-problem", "long-outage-communication"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("rate_limited beside http_status: Match = %v, want %v", got, want)
 	}
 }
 
@@ -223,10 +301,11 @@ func TestLoadOverridesByID(t *testing.T) {
 		t.Errorf("the override kept %d built-in templates, want none: it replaces the whole runbook", len(ev.Templates))
 	}
 
-	q := Query{Steps: []string{"password"}, ErrorClasses: []string{"http_status"}, Components: []string{"Login"}, Classification: NonSecurity}
+	q := Query{Steps: []string{"password"}, Roles: []string{"password"}, ErrorClasses: []string{"http_status"}, Components: []string{"Login"}, Classification: NonSecurity}
 	got := ids(Match(set, q))
-	// login-password-step: 4+3+2+1; our-password and the overridden events
-	// runbook: 4+1 each, critical before minor.
+	// login-password-step: role 4 + class 3 + classification 1; our-password
+	// and the overridden events runbook: step 4 + classification 1 each,
+	// critical before minor.
 	want := []string{"login-password-step", "our-password", "login-events-down", "long-outage-communication"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Match = %v, want %v", got, want)
@@ -278,7 +357,7 @@ func BenchmarkMatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	q := Query{Probes: []string{"login"}, Steps: []string{"password"}, ErrorClasses: []string{"http_status"},
+	q := Query{Probes: []string{"login"}, Steps: []string{"password"}, Roles: []string{"password"}, ErrorClasses: []string{"http_status"},
 		Components: []string{"Login"}, Classification: NonSecurity, Messages: []string{"step password: status 503, want 303"}}
 	for b.Loop() {
 		if len(Match(set, q)) == 0 {

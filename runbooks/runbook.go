@@ -48,6 +48,7 @@ type Runbook struct {
 // Criteria is a runbook's match section: what an incident must look like for
 // the runbook to be offered. See [Match] for how it is scored.
 type Criteria struct {
+	Roles           []string `yaml:"roles"` // what the failing step means (probes.Role names): the key that fits any configuration
 	Components      []string `yaml:"components"`
 	Probes          []string `yaml:"probes"`
 	Steps           []string `yaml:"steps"`
@@ -57,7 +58,7 @@ type Criteria struct {
 }
 
 func (c Criteria) empty() bool {
-	return len(c.Components) == 0 && len(c.Probes) == 0 && len(c.Steps) == 0 &&
+	return len(c.Roles) == 0 && len(c.Components) == 0 && len(c.Probes) == 0 && len(c.Steps) == 0 &&
 		len(c.ErrorClasses) == 0 && c.Classification == "" && len(c.MessageContains) == 0
 }
 
@@ -105,7 +106,26 @@ var classifications = []string{Security, NonSecurity, "undetermined"}
 
 // errorClasses is what probes report (probes.ErrorClass), repeated here
 // because runbooks imports no other part of Candor.
-var errorClasses = []string{"dns", "connect", "tls", "timeout", "http_status", "assertion", "extraction", "totp_rejected", "security_check"}
+var errorClasses = []string{"dns", "connect", "tls", "cert_expired", "timeout", "http_status", "assertion", "extraction",
+	"totp_rejected", "rate_limited", "code_window_taken", "security_check"}
+
+// availabilityClasses are the classes a failure of any step can have.
+var availabilityClasses = []string{"dns", "connect", "timeout", "http_status", "assertion", "extraction"}
+
+// probeProblemClasses say something about the probe (its account rate-limited,
+// its code windows taken), not about what customers get
+// (probes.ErrorClass.ProbeProblem). Only a runbook that names one of them
+// fits a failure that has nothing else: see [Match].
+var probeProblemClasses = []string{"rate_limited", "code_window_taken"}
+
+// securityClasses are the classes that make an incident a security one by
+// themselves (a TLS failure other than an expired certificate, a failed
+// security check).
+var securityClasses = []string{"tls", "security_check"}
+
+// roles are what a step may mean in a login flow (probes.Roles), in flow
+// order, repeated here because runbooks imports no other part of Candor.
+var roles = []string{"login_page", "password", "second_factor", "recovery_code", "remembered_device", "signed_in", "logout", "other"}
 
 // Problem is one thing wrong with a runbook file, at a line of it.
 type Problem struct {
@@ -337,7 +357,12 @@ func checkFrontMatter(c *config.Checker, fm *frontMatter) {
 	}
 	m := fm.Match
 	if m.empty() {
-		c.Errorf("$.match", "match is empty: give at least one of components, probes, steps, error_classes, classification, message_contains, or this runbook never matches")
+		c.Errorf("$.match", "match is empty: give at least one of roles, components, probes, steps, error_classes, classification, message_contains, or this runbook never matches")
+	}
+	for i, r := range m.Roles {
+		if !slices.Contains(roles, r) {
+			c.Errorf(fmt.Sprintf("$.match.roles[%d]", i), "role %q is not one a step may declare: %s", r, strings.Join(roles, ", "))
+		}
 	}
 	if m.Classification != "" && !slices.Contains(classifications, m.Classification) {
 		c.Errorf("$.match.classification", "classification %q is not one of %s", m.Classification, strings.Join(classifications, ", "))

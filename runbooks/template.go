@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -51,13 +52,62 @@ type Template struct {
 //	duration  a duration as "10h 47m", "47m" or "less than a minute"
 //	list      a list as "A", "A and B", "A, B and C" (an error for an empty list)
 //	lower     lower case
+//	failing   a step's role as what customers see fail, e.g. "signing in fails
+//	          after the password is entered" ("" for other or no role)
 func Funcs() template.FuncMap {
 	return template.FuncMap{
 		"utc":      formatUTC,
 		"duration": formatDuration,
 		"list":     formatList,
 		"lower":    strings.ToLower,
+		"failing":  Failing,
 	}
+}
+
+// Failing returns what customers see fail when a step of the given role
+// (probes.Role) fails, in words that name no step, probe or class and start
+// in lower case, or "" for other, no role or a role it does not know: a
+// template then says what is affected by its components instead.
+func Failing(role string) string {
+	switch role {
+	case "login_page":
+		return "the sign-in page does not load"
+	case "password":
+		return "signing in fails after the password is entered"
+	case "second_factor":
+		return "signing in fails at two-step verification"
+	case "recovery_code":
+		return "signing in with a recovery code fails"
+	case "remembered_device":
+		return "signing in on a remembered device fails"
+	case "signed_in":
+		return "pages after signing in do not load"
+	case "logout":
+		return "signing out fails"
+	}
+	return ""
+}
+
+// placeholder is bracketed prose left for a person to replace, such as
+// "[One sentence on the cause, once you know it.]": square brackets around
+// text with a letter, not a markdown link ("[text](url)") and not a task box.
+var placeholder = regexp.MustCompile(`\[[^\[\]\n]*[A-Za-z][^\[\]\n]*\]`)
+
+// Placeholders returns the bracketed placeholders left in text, in order,
+// each once. A prefilled update that still has one must not be posted: it
+// is where a person writes what only they know (a cause, a remedy).
+func Placeholders(text string) []string {
+	var out []string
+	for _, loc := range placeholder.FindAllStringIndex(text, -1) {
+		ph := text[loc[0]:loc[1]]
+		if strings.HasPrefix(text[loc[1]:], "(") || strings.EqualFold(ph, "[x]") {
+			continue // a markdown link or a task box
+		}
+		if !slices.Contains(out, ph) {
+			out = append(out, ph)
+		}
+	}
+	return out
 }
 
 func formatUTC(t time.Time) (string, error) {
@@ -191,6 +241,7 @@ func SampleIncident(classification string, resolved bool) Incident {
 		Components:     []string{"Login", "Two-step authentication"},
 		Probe:          "login",
 		Step:           "password",
+		Role:           "password",
 		ErrorClass:     "http_status",
 		Classification: classification,
 		StartedAt:      start,
