@@ -28,6 +28,7 @@
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"slow","step":"password","ms":3000}'
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"clock_skew","seconds":120}'
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"rate_limited"}'
+//	curl -kX POST https://127.0.0.1:8081/_fault -d '{"mode":"cert_expired"}'   # served over HTTPS
 //	curl -X DELETE 127.0.0.1:8081/_fault
 //
 // Every address at example.com is an account with [Password] and [TOTPSecret];
@@ -115,9 +116,12 @@ const (
 	FaultSkip2SA       = "skip_2sa"        // the password alone completes the login
 	FaultAcceptAnyCode = "accept_any_code" // any TOTP code is accepted
 	FaultRateLimited   = "rate_limited"    // every code submission is answered 429 with Retry-After: 60
+	// FaultCertExpired: over HTTPS ([Target.TLSConfig]), new connections get
+	// a certificate from the same CA that expired a day ago.
+	FaultCertExpired = "cert_expired"
 )
 
-var modes = []string{FaultEventsDown, FaultError, FaultSlow, FaultHang, FaultClockSkew, FaultSkip2SA, FaultAcceptAnyCode, FaultRateLimited}
+var modes = []string{FaultEventsDown, FaultError, FaultSlow, FaultHang, FaultClockSkew, FaultSkip2SA, FaultAcceptAnyCode, FaultRateLimited, FaultCertExpired}
 
 // Fault is the fault in effect; the zero value is none.
 type Fault struct {
@@ -164,6 +168,9 @@ var ErrEventsDown = errors.New("login events store unavailable")
 type Options struct {
 	Now     func() time.Time // default time.Now
 	Profile string           // one of Profiles; default ProfileForm
+	// TLS, when set, makes ServeListenerWith serve HTTPS with these
+	// certificates (see [Target.TLSConfig]).
+	TLS *Certificates
 }
 
 // Target is the demo login application. It is an http.Handler.
@@ -340,8 +347,17 @@ func ServeListenerWith(ctx context.Context, ln net.Listener, o Options) error {
 	}
 	t := New(o)
 	srv := &http.Server{Handler: t, ReadHeaderTimeout: 10 * time.Second}
+	if o.TLS != nil {
+		srv.TLSConfig = t.TLSConfig(o.TLS)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if o.TLS != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("demo target: %w", err)

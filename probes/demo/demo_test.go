@@ -52,6 +52,13 @@ func demoProbes(t *testing.T, baseURL string) map[string]probes.Probe {
 	}
 	out := map[string]probes.Probe{}
 	for _, p := range ps {
+		// Words, runbooks and components follow roles: the demo declares
+		// every step's, as it teaches.
+		for _, st := range p.Steps {
+			if st.Role == "" || !st.Role.Valid() {
+				t.Errorf("%s step %s: role %q; every demo step declares one", p.Name, st.Name, st.Role)
+			}
+		}
 		out[p.Name] = p
 	}
 	if len(out) != 3 {
