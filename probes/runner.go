@@ -38,6 +38,10 @@ type RunnerOptions struct {
 	Sleep func(context.Context, time.Duration) error
 	// Getenv serves {{ env "NAME" }} (default os.Getenv).
 	Getenv func(string) string
+	// Claims, when set, claims each TOTP code's window before the code is
+	// submitted (one code, one use, cluster-wide); nil submits codes
+	// unclaimed.
+	Claims *Claims
 }
 
 // Runner runs compiled probes. It is safe for concurrent use; runs share a
@@ -51,6 +55,7 @@ type Runner struct {
 	now       func() time.Time
 	sleep     func(context.Context, time.Duration) error
 	getenv    func(string) string
+	claims    *Claims
 
 	mu         sync.Mutex
 	planTLS    map[*Plan]*planTLS     // probes with tls.ca_file or tls.server_name
@@ -150,7 +155,7 @@ func (r *Runner) usualLatency(probe, step string) (time.Duration, bool) {
 
 // NewRunner returns a Runner.
 func NewRunner(o RunnerOptions) *Runner {
-	r := &Runner{location: o.Location, roots: o.RootCAs, now: o.Now, sleep: o.Sleep, getenv: o.Getenv}
+	r := &Runner{location: o.Location, roots: o.RootCAs, now: o.Now, sleep: o.Sleep, getenv: o.Getenv, claims: o.Claims}
 	if r.location == "" {
 		r.location = DefaultLocation
 	}
@@ -220,7 +225,11 @@ func (x *run) callFunc(c *call) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		code, _, err := codeAtSubmission(x.ctx, seed, params, x.r.now, x.r.sleep)
+		plain := make(map[string]string, len(x.p.Probe.Vars))
+		for k := range x.p.Probe.Vars {
+			plain[k] = x.vars[k] // as the run sees it: a location's own value included
+		}
+		code, err := x.r.claimedCode(x.ctx, seed, params, accountKey(seed, params, plain))
 		if err != nil {
 			return "", err
 		}
@@ -624,7 +633,11 @@ func clip(s string) string {
 
 func (x *run) failRender(i int, st *stepPlan, err error) {
 	class := ClassExtraction
-	if x.ctx.Err() != nil {
+	var taken *WindowTakenError
+	switch {
+	case errors.As(err, &taken):
+		class = ClassCodeWindowTaken
+	case x.ctx.Err() != nil:
 		class = ClassTimeout
 	}
 	x.fail(i, st.Name, class, "step %q: %v", st.Name, err)
