@@ -21,6 +21,10 @@
 // whose failure kept customers out for eleven hours in the outage Candor is
 // built against.
 //
+// Either profile may be served over HTTPS with certificates from a private
+// CA ([NewCertificates], [Target.TLSConfig]), as internal login systems often
+// are, so that a probe has to trust that CA (tls: {ca_file: …}).
+//
 // Faults are injected from loopback only, and apply to both profiles:
 //
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"events_down"}'
@@ -28,7 +32,7 @@
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"slow","step":"password","ms":3000}'
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"clock_skew","seconds":120}'
 //	curl -X POST 127.0.0.1:8081/_fault -d '{"mode":"rate_limited"}'
-//	curl -kX POST https://127.0.0.1:8081/_fault -d '{"mode":"cert_expired"}'   # served over HTTPS
+//	curl --cacert ca.pem -X POST https://127.0.0.1:8081/_fault -d '{"mode":"cert_expired"}'
 //	curl -X DELETE 127.0.0.1:8081/_fault
 //
 // Every address at example.com is an account with [Password] and [TOTPSecret];
