@@ -34,6 +34,8 @@ type appConfig struct {
 	Runbooks  runbooksConfig
 	Console   consoleConfig
 	Notify    notify.Config
+
+	warnings config.Problems // advice from the check, which does not stop Candor
 }
 
 // consoleConfig is how the operator console meets the network in front of it.
@@ -244,6 +246,7 @@ func parseConfig(name string, data []byte, lookup func(string) (string, bool)) (
 		return nil, err
 	}
 	cfg.applyDefaults()
+	cfg.warnings = c.Warnings()
 	return cfg, nil
 }
 

@@ -41,6 +41,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.demo() {
 		name = "the built-in demo configuration"
 	}
+	for _, w := range cfg.warnings {
+		fmt.Fprintln(stderr, w.String())
+	}
 	fmt.Fprintf(stdout, "%s is valid: %d components\n", name, len(cfg.Components()))
 	return nil
 }
