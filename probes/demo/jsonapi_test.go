@@ -170,6 +170,11 @@ func TestJSONProfileFaultsFailTheFlowAtTheExpectedStep(t *testing.T) {
 			if strings.Contains(res.Message, Password) || strings.Contains(res.Message, TOTPSecret) {
 				t.Errorf("the message leaks a secret: %s", res.Message)
 			}
+			// Where every refusal is the same 401, what the body said is
+			// what tells a person more than the status does.
+			if tc.status == http.StatusUnauthorized && !strings.Contains(res.Message, "Authentication failed") {
+				t.Errorf("message %q does not say what the target answered (Authentication failed)", res.Message)
+			}
 
 			req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/_fault", nil)
 			if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNoContent {
