@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -217,4 +218,122 @@ func TestLintWithoutConfigSkipsNames(t *testing.T) {
 	if got := Lint(dir, Known{}); len(got) != 0 {
 		t.Errorf("Lint with no configuration = %q, want no problems", got)
 	}
+}
+
+// apiLogin is a configuration unlike the demo: a JSON login API over https
+// whose steps have their own names and declare roles.
+var apiLogin = Known{
+	Probes:     []string{"api-login"},
+	Steps:      []string{"start", "authenticate", "verify-otp", "me", "fetch-config", "sign-out"},
+	Components: []string{"Accounts", "SSO"},
+	Flows: []FlowStep{
+		{Probe: "api-login", Role: "login_page", Components: []string{"Accounts"}}, // the TLS check
+		{Probe: "api-login", Step: "start", Role: "login_page", Components: []string{"Accounts"}},
+		{Probe: "api-login", Step: "authenticate", Role: "password", Signals: true, Components: []string{"Accounts"}},
+		{Probe: "api-login", Step: "verify-otp", Role: "second_factor", Components: []string{"SSO"}},
+		{Probe: "api-login", Step: "me", Role: "signed_in", Components: []string{"Accounts"}},
+		{Probe: "api-login", Step: "fetch-config", Components: []string{"Accounts"}},
+		{Probe: "api-login", Step: "sign-out", Role: "logout", Components: []string{"Accounts"}},
+	},
+}
+
+func TestFlowStepClasses(t *testing.T) {
+	tests := []struct {
+		name string
+		fs   FlowStep
+		want string
+	}{
+		{"the TLS check", FlowStep{Probe: "p", Role: "login_page"}, "tls cert_expired"},
+		{"a password step", FlowStep{Probe: "p", Step: "s", Role: "password"}, "dns connect timeout http_status assertion extraction rate_limited"},
+		{"a code step", FlowStep{Probe: "p", Step: "s", Role: "second_factor"}, "dns connect timeout http_status assertion extraction totp_rejected code_window_taken rate_limited"},
+		{"a step with a security signal", FlowStep{Probe: "p", Step: "s", Signals: true}, "dns connect timeout http_status assertion extraction rate_limited security_check"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(tt.fs.Classes(), " "); got != tt.want {
+				t.Errorf("Classes() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestUncovered(t *testing.T) {
+	builtins, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strs := func(ps []Problem) []string {
+		out := []string{}
+		for _, p := range ps {
+			out = append(out, p.String())
+		}
+		return out
+	}
+	// The built-ins cover every role but other, whatever the steps are called.
+	got := strs(Uncovered(builtins, apiLogin))
+	var want []string
+	for _, class := range availabilityClasses {
+		want = append(want, "runbooks: no runbook covers role other failing with class "+class+" (probe api-login, step fetch-config)")
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Uncovered(built-ins) =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A runbook of one's own for that step's component covers it; one that
+	// replaces the two-step runbook with the demo's step name uncovers the
+	// code step's failures.
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config.md", "---\nid: config-service\ntitle: Config service\nseverity: minor\nowner: us\nmatch:\n  components: [Accounts]\n  steps: [fetch-config]\n  error_classes: [dns, connect, timeout, http_status, assertion, extraction]\n---\n## Steps\n\n1. Call the config team.\n")
+	write("two-step.md", "---\nid: two-step-failing\ntitle: Ours\nseverity: major\nowner: us\nmatch:\n  steps: [totp]\n  error_classes: [totp_rejected]\n---\n## Steps\n\n1. Check the clock.\n")
+	set, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strs(Uncovered(set, apiLogin))
+	want = []string{
+		"runbooks: no runbook covers role second_factor failing with class http_status (probe api-login, step verify-otp)",
+		"runbooks: no runbook covers role second_factor failing with class totp_rejected (probe api-login, step verify-otp)",
+	}
+	if !containsAll(got, want) {
+		t.Errorf("Uncovered with the two-step runbook replaced =\n%s\nwant it to include\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, g := range got {
+		if strings.Contains(g, "role other") {
+			t.Errorf("the config-service runbook does not cover %q", g)
+		}
+		if strings.Contains(g, "code_window_taken") || strings.Contains(g, "rate_limited") {
+			t.Errorf("probe problems are covered by the probe-account runbook, yet %q", g)
+		}
+	}
+	// ... and lint says why the replacement never attaches.
+	var msgs []string
+	for _, p := range Lint(dir, apiLogin) {
+		msgs = append(msgs, strings.TrimPrefix(p.String(), dir+string(filepath.Separator)))
+	}
+	wantLint := []string{
+		`two-step.md:7: match.steps: no step "totp" in the configuration (it has "start", "authenticate", "verify-otp", "me", "fetch-config", "sign-out"): a failure there never attaches this runbook; match.roles fits any configuration`,
+		`two-step.md:7: match names no probe, step or component of the configuration, so this runbook never attaches: match on roles (match.roles) instead, or on the configuration's names`,
+	}
+	if !containsAll(msgs, wantLint) || len(msgs) != 2 {
+		t.Errorf("Lint =\n%s\nwant\n%s", strings.Join(msgs, "\n"), strings.Join(wantLint, "\n"))
+	}
+
+	// Without probes in the configuration there is nothing to cover.
+	if got := Uncovered(builtins, Known{}); len(got) != 0 {
+		t.Errorf("Uncovered with no configuration = %q, want nothing", got)
+	}
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
 }

@@ -119,7 +119,7 @@ func cmdRunbooks(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if fs.NArg() == 1 {
 		dir = fs.Arg(0)
 	}
-	if code := cmdRunbooksLint(dir, cfg.known(), stdout); code != 0 {
+	if code := cmdRunbooksLint(dir, runbookKnown(cfg), stdout); code != 0 {
 		return errQuiet(code)
 	}
 	return nil
