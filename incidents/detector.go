@@ -374,17 +374,22 @@ func autoResolvable(inc Incident) bool {
 		probeProblemSignature(inc.Signature) && !inc.Public && inc.Classification == Undetermined)
 }
 
-// mixes reports whether a failure classified c must not be recorded on inc:
-// security evidence never joins a non-security incident (or one customers
-// were told of), and a non-security failure never joins a security one.
+// mixes reports whether a failure classified c must not join inc, an
+// incident classified otherwise: an incident is one failure. Only two
+// joins are allowed across classifications, both towards security and both
+// private: a security signal joining an unpublished undetermined incident
+// (it raises it), and an undetermined failure joining a security incident
+// (the same fault seen by a probe without a signal).
 func mixes(inc Incident, c Classification) bool {
-	switch c {
-	case Security:
-		return inc.Classification == NonSecurity || inc.Public && inc.Classification != Security
-	case NonSecurity:
-		return inc.Classification == Security
+	switch {
+	case c == inc.Classification:
+		return false
+	case c == Security && inc.Classification == Undetermined && !inc.Public:
+		return false
+	case c == Undetermined && inc.Classification == Security:
+		return false
 	}
-	return false
+	return true
 }
 
 // fedDifferently reports whether a probe feeding inc now fails in a way
@@ -395,7 +400,11 @@ func (d *Detector) fedDifferently(inc Incident, ev Evidence) bool {
 	if ev.ProbeProblem() || inc.Signature == "" {
 		return false
 	}
-	return probeProblemSignature(inc.Signature) || mixes(inc, ev.Verdict)
+	// An undetermined failure of a probe feeding a non-security incident
+	// stays with it (customers may still be affected) and raises it.
+	return probeProblemSignature(inc.Signature) ||
+		ev.Verdict == Security && mixes(inc, Security) ||
+		ev.Verdict == NonSecurity && inc.Classification == Security
 }
 
 // withIncident returns w with inc in place of the incident of the same id.

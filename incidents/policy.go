@@ -97,7 +97,7 @@ func (p Policy) FirstUpdate(d TemplateData) (Publication, error) {
 	pub := Publication{Title: title, Message: msg, Visible: Internal}
 	switch {
 	case probes.ErrorClass(d.ErrorClass).ProbeProblem():
-		pub.Title = "Checks cannot complete: " + d.Headline
+		pub.Title = "Checks cannot complete: " + describeClass(d.ErrorClass)
 		pub.Why = "probe problem (" + d.ErrorClass + "): " + describeClass(d.ErrorClass) +
 			"; customers were not told, since no evidence shows them affected: on-call decides"
 	case Classification(d.Classification) != NonSecurity:
@@ -133,6 +133,26 @@ func (p Policy) AutomaticUpdate(to Status, d TemplateData) (string, error) {
 		return "", fmt.Errorf("%s template says %q without a person's confirmation", name, claim)
 	}
 	return msg, nil
+}
+
+// CorrectionDraft returns the public correction a person is offered when an
+// incident customers were told of is now classified security without a
+// person's confirmation, or "" for any other incident. Its placeholder must
+// be replaced before it can be posted: what to tell customers is a person's
+// decision.
+func (p Policy) CorrectionDraft(inc Incident) string {
+	if !inc.Public || inc.Classification != Security || inc.Confirmed {
+		return ""
+	}
+	p = p.WithDefaults()
+	affecting := ""
+	if len(inc.Components) > 0 {
+		affecting = " affecting **" + listText(inc.Components) + "**"
+	}
+	return "**Correction:** our earlier update said that we had no indication of a security incident. " +
+		"We are now investigating a possible security problem" + affecting + ".\n\n" +
+		"[What customers should know or do now, in one or two sentences.]\n\n" +
+		"We will post an update within " + humanDuration(p.Cadence.D) + "."
 }
 
 // ReminderDue reports whether an open incident has gone a cadence without a

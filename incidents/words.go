@@ -26,14 +26,14 @@ var wordsByRole = map[probes.Role]roleWords{
 		"signing in failed after the password was entered", "signing in works again"},
 	probes.RoleSecondFactor: {"two-step verification failing", "signing in fails at the two-step verification code",
 		"signing in failed at the two-step verification code", "signing in works again"},
-	probes.RoleRecoveryCode: {"sign-in with recovery codes failing", "signing in with a recovery code fails",
+	probes.RoleRecoveryCode: {"recovery-code sign-in failing", "signing in with a recovery code fails",
 		"signing in with a recovery code failed", "signing in with a recovery code works again"},
 	probes.RoleRememberedDevice: {"sign-in on remembered devices failing", "signing in on a remembered device fails",
 		"signing in on a remembered device failed", "signing in on a remembered device works again"},
 	probes.RoleSignedIn: {"pages after sign-in failing", "pages after sign-in fail to load",
 		"pages after sign-in failed to load", "pages after sign-in load again"},
 	probes.RoleLogout: {"sign-out failing", "signing out fails", "signing out failed", "signing out works again"},
-	probes.RoleOther: {"service problems", "some requests fail", "some requests failed", "requests succeed again"},
+	probes.RoleOther:  {"service problems", "some requests fail", "some requests failed", "requests succeed again"},
 }
 
 // recoveryAdvice is said only when the target offers recovery codes and the
