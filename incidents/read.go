@@ -143,7 +143,7 @@ func (s *Store) Updates(ctx context.Context, id int64, publicOnly bool) ([]Poste
 
 // Evidence returns the runs behind an incident's classification, oldest first.
 func (s *Store) Evidence(ctx context.Context, id int64) ([]Evidence, error) {
-	rows, err := s.pool.Query(ctx, `select run_at, probe, location, step, error_class, outcome, signals, message, verdict, why
+	rows, err := s.pool.Query(ctx, `select run_at, probe, location, step, role, error_class, outcome, signals, message, verdict, why, cert_not_after
 		from incident_evidence where incident_id = $1 order by id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("evidence %d: %w", id, err)
@@ -151,8 +151,12 @@ func (s *Store) Evidence(ctx context.Context, id int64) ([]Evidence, error) {
 	ev, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Evidence, error) {
 		var e Evidence
 		var signals []string
-		err := row.Scan(&e.At, &e.Probe, &e.Location, &e.Step, &e.Class, &e.Outcome, &signals, &e.Message, &e.Verdict, &e.Why)
+		err := row.Scan(&e.At, &e.Probe, &e.Location, &e.Step, &e.Role, &e.Class, &e.Outcome, &signals, &e.Message, &e.Verdict, &e.Why, &e.CertNotAfter)
 		e.At = e.At.UTC()
+		if e.CertNotAfter != nil {
+			t := e.CertNotAfter.UTC()
+			e.CertNotAfter = &t
+		}
 		for _, sg := range signals {
 			e.Signals = append(e.Signals, signalOf(sg))
 		}

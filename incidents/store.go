@@ -619,9 +619,9 @@ func (s *Store) writeEvent(ctx context.Context, tx pgx.Tx, e *Event, incs map[in
 	if incID != nil {
 		for _, ev := range e.Evidence {
 			_, err := tx.Exec(ctx, `
-				insert into incident_evidence (incident_id, event_id, run_at, probe, location, step, error_class, outcome, signals, message, verdict, why)
-				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-				*incID, eventID, ev.At.UTC(), ev.Probe, ev.Location, ev.Step, ev.Class, ev.Outcome, signalStrings(ev.Signals), ev.Message, ev.Verdict, ev.Why)
+				insert into incident_evidence (incident_id, event_id, run_at, probe, location, step, role, error_class, outcome, signals, message, verdict, why, cert_not_after)
+				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				*incID, eventID, ev.At.UTC(), ev.Probe, ev.Location, ev.Step, ev.Role, ev.Class, ev.Outcome, signalStrings(ev.Signals), ev.Message, ev.Verdict, ev.Why, ev.CertNotAfter)
 			if err != nil {
 				return fmt.Errorf("record evidence: %w", err)
 			}

@@ -122,8 +122,8 @@ func TestStoreEventsDownOutage(t *testing.T) {
 		t.Fatalf("first public update: %+v", ups)
 	}
 	ev, err := s.Evidence(ctx, inc.ID)
-	if err != nil || len(ev) == 0 || ev[0].Verdict != NonSecurity {
-		t.Fatalf("evidence %+v %v", ev, err)
+	if err != nil || len(ev) == 0 || ev[0].Verdict != NonSecurity || ev[0].Role != string(probes.RolePassword) {
+		t.Fatalf("evidence %+v %v, want non_security at the password role", ev, err)
 	}
 	comps, _ := s.Components(ctx)
 	if comps[0].Name != "Login" || comps[0].Status != MajorOutage || comps[1].Status != Operational {
