@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,12 +28,21 @@ type advisor struct {
 }
 
 // Advise returns the best matching runbooks and, when one has it, the
-// first public update written for this kind of failure.
+// first public update written for this kind of failure: matched on the
+// failing steps' roles (what they mean, whatever they are called), and
+// written from the role and the components customers see. A probe problem
+// (rate_limited, code_window_taken) gets no public words, and neither does a
+// template that still leaves a placeholder for a person to fill in.
 func (a advisor) Advise(q incidents.AdviceQuery) incidents.Advice {
+	roles := q.Roles
+	if len(roles) == 0 && q.Data.Role != "" {
+		roles = []string{q.Data.Role}
+	}
 	ms := runbooks.Match(a.set, runbooks.Query{
 		Components:     q.Components,
 		Probes:         q.Probes,
 		Steps:          q.Steps,
+		Roles:          roles,
 		ErrorClasses:   q.ErrorClasses,
 		Classification: string(q.Classification),
 		Messages:       q.Messages,
@@ -47,19 +57,22 @@ func (a advisor) Advise(q incidents.AdviceQuery) incidents.Advice {
 	if q.Classification != incidents.NonSecurity {
 		return adv // only non-security first updates are ever published automatically
 	}
-	if _, tpl, ok := runbooks.BestTemplate(ms, "first_update", string(q.Classification)); ok {
+	if len(q.ErrorClasses) > 0 && !slices.ContainsFunc(q.ErrorClasses, func(c string) bool { return !probes.ErrorClass(c).ProbeProblem() }) {
+		return adv // the probe's problem, not the customers': they are not told
+	}
+	if _, tpl, ok := runbooks.BestTemplate(ms, runbooks.FirstUpdate, string(q.Classification)); ok {
 		d := q.Data
 		in := runbooks.Incident{
 			ID: fmt.Sprint(q.Incident), Title: d.Title, Status: string(incidents.StatusInvestigating),
-			Components: d.Components, Probe: d.Probe, Step: d.Step, ErrorClass: d.ErrorClass,
-			Classification: d.Classification, Confirmed: d.Confirmed, StartedAt: d.StartedAt,
+			Components: d.Components, Probe: d.Probe, Step: d.Step, Role: d.Role, RecoveryCodes: d.RecoveryCodes,
+			ErrorClass: d.ErrorClass, Classification: d.Classification, Confirmed: d.Confirmed, StartedAt: d.StartedAt,
 			DetectedAt: d.DetectedAt, Duration: d.DetectedAt.Sub(d.StartedAt), Locations: d.Locations,
 			Cadence: d.Cadence,
 		}
 		if a.pageURL != "" && q.Incident > 0 {
 			in.URL = strings.TrimSuffix(a.pageURL, "/") + fmt.Sprintf("/incidents/%d", q.Incident)
 		}
-		if text, err := tpl.Render(in); err == nil {
+		if text, err := tpl.Render(in); err == nil && len(runbooks.Placeholders(text)) == 0 {
 			adv.FirstUpdate = text
 		}
 	}

@@ -5,6 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/candorhq/candor/incidents"
+	"github.com/candorhq/candor/runbooks"
 )
 
 // apiLoginConfig is a configuration unlike the demo: a JSON login API over
@@ -120,5 +124,74 @@ func TestRunbooksLintNamesWhatNeverAttaches(t *testing.T) {
 	}
 	if strings.Contains(stdout, "role second_factor failing with class totp_rejected") {
 		t.Errorf("the runbook keyed on the role does not cover rejected codes:\n%s", stdout)
+	}
+}
+
+// TestAdvisorFollowsMeaning asks the advisor as the incidents store does,
+// for failures of a configuration unlike the demo: the runbook attached
+// follows the failing step's role, and the first public update names no
+// step, probe or location, and advises recovery codes only where the target
+// offers them; a probe problem gets its runbook and no public words.
+func TestAdvisorFollowsMeaning(t *testing.T) {
+	set, err := runbooks.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := advisor{set: set, pageURL: "https://status.example.com/"}
+	start := time.Date(2026, 3, 4, 8, 12, 0, 0, time.UTC)
+	query := func(step, role, class string, recovery bool) incidents.AdviceQuery {
+		return incidents.AdviceQuery{Incident: 9, Components: []string{"SSO"}, Probes: []string{"api-login"},
+			Steps: []string{step}, Roles: []string{role}, ErrorClasses: []string{class},
+			Classification: incidents.NonSecurity, Messages: []string{step + ": answered 401 'Authentication failed' after 5.02 s; usually 0.9 s"},
+			Data: incidents.TemplateData{Title: "Sign-in problems", Components: []string{"SSO"}, Probe: "api-login", Step: step,
+				Role: role, RecoveryCodes: recovery, ErrorClass: class, Classification: "non_security",
+				StartedAt: start, DetectedAt: start.Add(time.Minute), Locations: []string{"fra1"}, Cadence: 30 * time.Minute}}
+	}
+	internal := []string{"api-login", "verify-otp", "authenticate", "fra1", "totp_rejected", "http_status", "second_factor"}
+	tests := []struct {
+		name         string
+		q            incidents.AdviceQuery
+		first        string
+		wantWords    []string
+		notWords     []string
+		noFirstWords bool
+	}{
+		{"a code rejected, no recovery codes", query("verify-otp", "second_factor", "totp_rejected", false), "two-step-failing",
+			[]string{"two-step verification", "codes from authenticator apps may be rejected", "https://status.example.com/incidents/9"},
+			[]string{"recovery"}, false},
+		{"a code rejected, recovery codes offered", query("verify-otp", "second_factor", "totp_rejected", true), "two-step-failing",
+			[]string{"sign in with one of your recovery codes"}, nil, false},
+		{"an error right after the password", query("authenticate", "password", "http_status", true), "login-events-down",
+			[]string{"after the password is entered"}, []string{"recovery", "internal service", "traced"}, false},
+		{"the target rate-limits the code step", query("verify-otp", "second_factor", "rate_limited", true), "probe-account-problem",
+			nil, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			adv := a.Advise(tt.q)
+			if len(adv.Runbooks) == 0 || adv.Runbooks[0].ID != tt.first {
+				t.Fatalf("attached %+v, want %s first", adv.Runbooks, tt.first)
+			}
+			if tt.noFirstWords {
+				if adv.FirstUpdate != "" {
+					t.Errorf("a probe problem got public words:\n%s", adv.FirstUpdate)
+				}
+				return
+			}
+			flat := strings.Join(strings.Fields(adv.FirstUpdate), " ")
+			if flat == "" {
+				t.Fatal("no first update")
+			}
+			for _, w := range tt.wantWords {
+				if !strings.Contains(flat, w) {
+					t.Errorf("first update lacks %q:\n%s", w, adv.FirstUpdate)
+				}
+			}
+			for _, w := range append(internal, tt.notWords...) {
+				if strings.Contains(strings.ToLower(flat), strings.ToLower(w)) {
+					t.Errorf("first update says %q:\n%s", w, adv.FirstUpdate)
+				}
+			}
+		})
 	}
 }
