@@ -37,6 +37,7 @@ import (
 	"github.com/candorhq/candor/internal/config"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
 )
 
 // DefaultLocation is the location of a replica whose configuration names none.
@@ -114,8 +115,20 @@ func (l *Location) UnmarshalYAML(n ast.Node) error {
 		*l = Location(pl)
 		return nil
 	}
-	return errors.New("a location is a name, or a mapping with name, vars and secrets")
+	return &nodeError{msg: "a location is a name, or a mapping with name, vars and secrets", tk: n.GetToken()}
 }
+
+// nodeError is a decoding error at a node, which the configuration checker
+// reports at the node's line and column.
+type nodeError struct {
+	msg string
+	tk  *token.Token
+}
+
+func (e *nodeError) Error() string                 { return e.msg }
+func (e *nodeError) GetMessage() string            { return e.msg }
+func (e *nodeError) GetToken() *token.Token        { return e.tk }
+func (e *nodeError) FormatError(bool, bool) string { return e.msg }
 
 // TLSOptions configures TLS for an HTTPS target: the check run before the
 // steps, and the trust every step of the probe uses.
