@@ -206,7 +206,7 @@ func TestBrowserUpdateReachesThePublicPageAndNoteIsPublished(t *testing.T) {
 	)
 	waitFor(t, b, `document.querySelectorAll(".update").length === 2`)
 	body := text(t, b, `document.body.innerText`)
-	for _, want := range []string{msg, "identified", "Login events store or queue down", "UTC (", "GMT+13"} {
+	for _, want := range []string{msg, "identified", "Sign-in fails right after the password is accepted", "UTC (", "GMT+13"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("incident page lacks %q:\n%s", want, body)
 		}

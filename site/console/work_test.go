@@ -40,7 +40,7 @@ func TestIncidentWorkThroughThePages(t *testing.T) {
 		t.Fatal(err)
 	}
 	detail := b.get(page)
-	for _, want := range []string{"Login failures", "Runbooks", "Login events store or queue down", "Prefilled from the runbook",
+	for _, want := range []string{"Login failures", "Runbooks", "Sign-in fails right after the password is accepted", "Prefilled from the runbook",
 		"step password failing", `<time datetime="`, "UTC</time>", "Login: major_outage", "We are investigating.",
 		"may only be said once a person has confirmed"} {
 		if !strings.Contains(detail.body, want) {
@@ -113,7 +113,7 @@ func TestIncidentWorkThroughThePages(t *testing.T) {
 	}
 	// The attached runbook's post-incident summary, rendered for this incident.
 	// A person confirmed it non-security above: that summary.
-	if !strings.Contains(editor.body, `and the runbook &#34;Login events store or queue down`) ||
+	if !strings.Contains(editor.body, `and the runbook &#34;Sign-in fails right after the password is accepted`) ||
 		!strings.Contains(draft, "## Summary for customers") || !strings.Contains(draft, "What happened.") ||
 		!strings.Contains(draft, "This was not a security incident") || strings.Contains(draft, "{{") {
 		t.Errorf("the draft does not carry the runbook's post-incident summary:\n%s", draft)
