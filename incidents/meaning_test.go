@@ -554,3 +554,63 @@ incidents:
 		t.Errorf("unset: cooldown %s quiet_period %s, want the defaults", pol.Cooldown.D, pol.QuietPeriod.D)
 	}
 }
+
+// A public incident whose probe now fails in a way only a person can
+// explain is raised, on-call is alerted with what the public page says,
+// nothing public changes by itself afterwards, and each run is one piece of
+// evidence however many events cite it.
+func TestStorePublicIncidentRaisedAlertsOnCall(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, pool, clk := newStore(t, Policy{}, Options{})
+	login := func(mk func(l string, at time.Time) probes.Result) func(p, l string, at time.Time) probes.Result {
+		return func(p, l string, at time.Time) probes.Result {
+			if p != "login" {
+				return probes.Result{}
+			}
+			return mk(l, at)
+		}
+	}
+	run(t, s, clk, 0, 2, login(func(l string, at time.Time) probes.Result {
+		return fail("login", l, at, "password", probes.ClassHTTPStatus)
+	}))
+	open, err := s.List(ctx, ListFilter{OpenOnly: true})
+	if err != nil || len(open) != 1 || !open[0].Public {
+		t.Fatalf("want one public incident: %+v %v", open, err)
+	}
+	id := open[0].ID
+	first, err := s.Updates(ctx, id, true)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("updates %+v %v", first, err)
+	}
+	evs := run(t, s, clk, 2, 3, login(func(l string, at time.Time) probes.Result {
+		return fail("login", l, at, "totp", probes.ClassAssertion)
+	}))
+	var alert *Event
+	for i, e := range evs {
+		if e.Kind == KindReminderDue && e.Extra["alert"] == AlertPublicNowSecurity {
+			alert = &evs[i]
+		}
+	}
+	if alert == nil {
+		t.Fatalf("no alert to on-call: %v", kinds(evs))
+	}
+	if got := alert.Extra["public_page"]; got != first[0].Body {
+		t.Errorf("the alert says the public page reads %q, want %q", got, first[0].Body)
+	}
+	run(t, s, clk, 3, 8, nil)
+	inc, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inc.Status != StatusInvestigating || inc.Classification != Undetermined {
+		t.Errorf("incident %s %s, want it left investigating for a person", inc.Status, inc.Classification)
+	}
+	if ups, _ := s.Updates(ctx, id, true); len(ups) != 1 {
+		t.Errorf("%d public updates, want only the first", len(ups))
+	}
+	if got, want := scalar[int](t, pool, `select count(*) from incident_evidence where incident_id = $1`, id),
+		scalar[int](t, pool, `select count(distinct (run_at, probe, location)) from incident_evidence where incident_id = $1`, id); got != want {
+		t.Errorf("%d evidence rows for %d runs", got, want)
+	}
+}

@@ -617,10 +617,13 @@ func (s *Store) writeEvent(ctx context.Context, tx pgx.Tx, e *Event, incs map[in
 		return fmt.Errorf("record %s: %w", e.Kind, err)
 	}
 	if incID != nil {
+		// One run is one piece of evidence, however many events cite it
+		// (the failure that joins an incident and the classification it raises).
 		for _, ev := range e.Evidence {
 			_, err := tx.Exec(ctx, `
 				insert into incident_evidence (incident_id, event_id, run_at, probe, location, step, role, error_class, outcome, signals, message, verdict, why, cert_not_after)
-				values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+				select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+				where not exists (select 1 from incident_evidence where incident_id = $1 and run_at = $3 and probe = $4 and location = $5)`,
 				*incID, eventID, ev.At.UTC(), ev.Probe, ev.Location, ev.Step, ev.Role, ev.Class, ev.Outcome, signalStrings(ev.Signals), ev.Message, ev.Verdict, ev.Why, ev.CertNotAfter)
 			if err != nil {
 				return fmt.Errorf("record evidence: %w", err)
@@ -933,7 +936,7 @@ func (s *Store) advise(ctx context.Context, tx pgx.Tx, evs []Event, incs map[int
 				Reason: strings.Join(rb.Reasons, "; ")})
 		}
 		if opened && advice.FirstUpdate != "" && CheckClaims(advice.FirstUpdate, inc.Classification, false) == nil &&
-			checkText("message", advice.FirstUpdate, true, MaxMessage) == nil {
+			checkText("message", advice.FirstUpdate, true, MaxMessage) == nil && Placeholder(advice.FirstUpdate) == "" {
 			for i := range out {
 				if out[i].Incident == id && out[i].Kind == KindUpdatePosted && out[i].Extra["automatic"] == true {
 					out[i].Extra["message"] = advice.FirstUpdate
