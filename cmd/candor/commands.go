@@ -5,12 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/candorhq/candor/internal/config"
 	"github.com/candorhq/candor/internal/migrate"
+	"github.com/candorhq/candor/probes"
 	"github.com/candorhq/candor/probes/demo"
 )
 
@@ -160,10 +164,43 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			defer func() { cancel(); <-done }()
 		}
 	}
-	if code := cmdProbeRun(ctx, cfg.Probes, name, stdout); code != 0 {
+	var claims *probes.Claims
+	if slices.ContainsFunc(cfg.Probes, func(p probes.Probe) bool { return p.Name == name }) {
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if db := probeDatabase(ctx, o, log, stdout); db != nil {
+			defer db.Close()
+			claims = probes.NewClaims(probes.ClaimsOptions{Pool: db.Pool, Holder: claimHolder(cfg.Location, "probe-run"), Logger: log})
+		}
+	}
+	if code := cmdProbeRun(ctx, cfg.Probes, name, cfg.Location, claims, stdout); code != 0 {
 		return errQuiet(code)
 	}
 	return nil
+}
+
+// probeDatabase opens the database that `candor serve` shares, for the
+// one-time-code claims of a run by hand: DATABASE_URL, else the cluster of
+// a candor running in the data directory, else that cluster started here
+// (and stopped when the run ends). When none can be reached it prints one
+// line and returns nil: the probe still runs, without cluster-wide claims.
+func probeDatabase(ctx context.Context, o *options, log *slog.Logger, stdout io.Writer) *database {
+	db, err := openDatabase(ctx, o, log, true)
+	if err == nil {
+		if _, err = migrate.Apply(ctx, db.Pool); err != nil {
+			db.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stdout, "(no database reachable, so one-time codes are not claimed cluster-wide: another run on the same account in the same code window can make one of them fail; %v)\n", err)
+		return nil
+	}
+	return db
+}
+
+// claimHolder names this process in the one-time-code claims, for diagnosis.
+func claimHolder(location, what string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s/%s", host, os.Getpid(), location, what)
 }
 
 func cmdDemoTargetCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {

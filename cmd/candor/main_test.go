@@ -254,8 +254,9 @@ func TestProbeRunWalksTheDemoFlows(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // cmdProbe starts the demo target here
+	dataDir := t.TempDir() // where probe run finds (or starts) the database of its code claims
 	for _, name := range []string{"login", "login-remembered", "login-security"} {
-		code, stdout, stderr := runCmd(t, t.Context(), "probe", "run", name, "--demo-listen", addr)
+		code, stdout, stderr := runCmd(t, t.Context(), "probe", "run", name, "--demo-listen", addr, "--data-dir", dataDir)
 		if code != 0 || !strings.Contains(stdout, "totp") {
 			t.Errorf("probe run %s: exit %d\n%s%s", name, code, stdout, stderr)
 		}

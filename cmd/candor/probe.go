@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/candorhq/candor/internal/config"
 	"github.com/candorhq/candor/probes"
 )
 
@@ -16,7 +17,16 @@ import (
 // status, latency and outcome, then the run's outcome, error class and
 // security signals. It returns 0 when the run succeeded (ok or degraded)
 // and 1 when it failed or name is unknown: it is what on-call runs first.
-func cmdProbeRun(ctx context.Context, ps []probes.Probe, name string, stdout io.Writer) int {
+// It runs as location, with that location's own account where the probe
+// gives it one.
+//
+// With claims, the run claims its one-time-code window like every replica
+// does, so that it neither spoils nor is spoiled by a run of `candor serve`
+// on the same account. Since a window it finds taken means waiting for the
+// next, a run by hand may take up to one code period longer than the
+// probe's timeout: on-call asked about the target, and "another run had
+// the code" would not answer that.
+func cmdProbeRun(ctx context.Context, ps []probes.Probe, name, location string, claims *probes.Claims, stdout io.Writer) int {
 	var p *probes.Probe
 	names := make([]string, 0, len(ps))
 	for i := range ps {
@@ -35,7 +45,15 @@ func cmdProbeRun(ctx context.Context, ps []probes.Probe, name string, stdout io.
 		fmt.Fprintf(stdout, "probe %s cannot run: %v\n", name, err)
 		return 1
 	}
-	r := probes.NewRunner(probes.RunnerOptions{})
+	if period := plan.CodePeriod(); claims != nil && period > 0 {
+		patient := *p
+		patient.Timeout = config.Dur(plan.Timeout() + period)
+		patient.Interval = config.Dur(max(plan.Interval(), plan.Timeout()+period))
+		if longer, err := probes.Compile(patient); err == nil {
+			plan = longer
+		}
+	}
+	r := probes.NewRunner(probes.RunnerOptions{Location: location, Claims: claims})
 	defer r.Close()
 	target := p.Target
 	if target == "" {

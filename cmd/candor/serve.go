@@ -100,7 +100,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	runner := probes.NewRunner(probes.RunnerOptions{Location: cfg.Location})
+	// One code, one use, cluster-wide: every replica, location and `candor
+	// probe run` on this database claims a code's window before sending it.
+	claims := probes.NewClaims(probes.ClaimsOptions{Pool: db.Pool, Holder: claimHolder(cfg.Location, "serve"), Logger: log})
+	runner := probes.NewRunner(probes.RunnerOptions{Location: cfg.Location, Claims: claims})
 	defer runner.Close()
 	sched, err := probes.NewScheduler(plans, probes.SchedulerOptions{
 		Runner:   runner,
