@@ -254,13 +254,7 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 			"the probe "+r.Probe+" now fails differently ("+string(probes.Role(ev.Role).Or())+", "+ev.Class+"): recorded as a failure of its own")...)
 		st.Failing, st.Incident = false, 0
 		if len(failing) >= q {
-			left := *inc
-			for _, e := range events {
-				if e.Incident == inc.ID {
-					left = Apply(left, e)
-				}
-			}
-			w = w.withIncident(left)
+			w = w.withIncident(applyAll(*inc, events))
 			evs, ok := d.open(&st, w, r, failing, n, actor, now)
 			events = append(events, evs...)
 			st.Failing = ok
@@ -272,6 +266,7 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 			events = append(events, Event{Kind: KindStatusChanged, At: now, Actor: actor, Incident: inc.ID,
 				From: string(inc.Status), To: string(StatusInvestigating), Probe: r.Probe,
 				Reason: "the probe " + r.Probe + " is failing again"})
+			events = append(events, d.automaticUpdate(applyAll(*inc, events), StatusInvestigating, now)...)
 		}
 
 	case r.Outcome == probes.OutcomeFailed && len(failing) >= q:
@@ -329,7 +324,8 @@ func (d *Detector) resolve(inc Incident, now time.Time, why string) []Event {
 
 // automaticUpdate returns the public update posted when an incident moves
 // to monitoring or resolved by itself, so that customers who were told of
-// it hear that it works again within the promised cadence. Only a public,
+// it hear that it works again within the promised cadence, or back to
+// investigating when it fails again after they heard so. Only a public,
 // non-security incident gets one (and only with auto_publish on): any other
 // waits for a person.
 func (d *Detector) automaticUpdate(inc Incident, to Status, now time.Time) []Event {
@@ -350,6 +346,16 @@ func (d *Detector) automaticUpdate(inc Incident, to Status, now time.Time) []Eve
 	return []Event{{Kind: KindUpdatePosted, At: now, Actor: "system", Incident: inc.ID, To: string(to),
 		Reason: "automatic " + string(to) + " update of a public non-security incident",
 		Extra:  map[string]any{"visibility": string(Public), "message": msg, "automatic": true}}}
+}
+
+// applyAll returns inc after the events among evs that are about it.
+func applyAll(inc Incident, evs []Event) Incident {
+	for _, e := range evs {
+		if e.Incident == inc.ID {
+			inc = Apply(inc, e)
+		}
+	}
+	return inc
 }
 
 // templateData returns what automatic texts about inc are written from:
@@ -595,6 +601,7 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 			evs = append(evs, Event{Kind: KindStatusChanged, At: now, Actor: actor, Incident: join.ID,
 				From: string(join.Status), To: string(StatusInvestigating), Probe: r.Probe, ComponentState: states,
 				Reason: "the probe " + r.Probe + " is failing"})
+			evs = append(evs, d.automaticUpdate(applyAll(*join, evs), StatusInvestigating, now)...)
 		}
 		return evs, true
 	}

@@ -389,6 +389,12 @@ func TestFailingAgainWhileMonitoring(t *testing.T) {
 	if got := s.incs[1]; got.Status != StatusInvestigating || got.ComponentState["Login"] == Operational {
 		t.Fatalf("status %s, Login %s; want investigating with Login down", got.Status, got.ComponentState["Login"])
 	}
+	// Customers heard it works again: they hear it fails again.
+	last := s.log[len(s.log)-1]
+	if last.Kind != KindUpdatePosted || last.To != string(StatusInvestigating) || last.Extra["visibility"] != string(Public) ||
+		!strings.Contains(last.Extra["message"].(string), "signing in fails after the password is entered") {
+		t.Errorf("last event %s to %s %v, want a public update saying it fails again", last.Kind, last.To, last.Extra)
+	}
 	if len(s.incs) != 1 {
 		t.Fatalf("got %d incidents", len(s.incs))
 	}

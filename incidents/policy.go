@@ -112,10 +112,15 @@ func (p Policy) FirstUpdate(d TemplateData) (Publication, error) {
 }
 
 // AutomaticUpdate renders the automatic public update posted when an
-// incident moves to to (monitoring or resolved). The caller decides whether
-// it is posted: only for a public, non-security incident.
+// incident moves to to: monitoring or resolved, or investigating again
+// (from the first update's template). The caller decides whether it is
+// posted: only for a public, non-security incident.
 func (p Policy) AutomaticUpdate(to Status, d TemplateData) (string, error) {
 	p = p.WithDefaults()
+	if to.Open() && to != StatusMonitoring {
+		pub, err := p.FirstUpdate(d)
+		return pub.Message, err
+	}
 	d.Confirmed = false
 	if d.Cadence == 0 {
 		d.Cadence = p.Cadence.D
