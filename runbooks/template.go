@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/template"
 	"time"
+	"unicode"
 )
 
 // Incident is the data a communication template is rendered with. Times are
@@ -88,24 +89,88 @@ func Failing(role string) string {
 	return ""
 }
 
-// placeholder is bracketed prose left for a person to replace, such as
-// "[One sentence on the cause, once you know it.]": square brackets around
-// text with a letter, not a markdown link ("[text](url)") and not a task box.
-var placeholder = regexp.MustCompile(`\[[^\[\]\n]*[A-Za-z][^\[\]\n]*\]`)
-
-// Placeholders returns the bracketed placeholders left in text, in order,
-// each once. A prefilled update that still has one must not be posted: it
-// is where a person writes what only they know (a cause, a remedy).
+// Placeholders returns the placeholders left in text, in order, each once:
+// bracketed prose such as "[One sentence on the cause, once you know it.]"
+// or a word in capitals such as "[NAME, DATE]", where a person writes what
+// only they know (a cause, a remedy). A prefilled update that still has one
+// must not be posted; the incidents store refuses it by the same rule. A
+// markdown link ("[text](url)", "[text][ref]", "[ref]: url"), a task box
+// ("[ ]", "[x]"), a short "[1]" and anything in code are not placeholders.
 func Placeholders(text string) []string {
 	var out []string
-	for _, loc := range placeholder.FindAllStringIndex(text, -1) {
-		ph := text[loc[0]:loc[1]]
-		if strings.HasPrefix(text[loc[1]:], "(") || strings.EqualFold(ph, "[x]") {
-			continue // a markdown link or a task box
+	for _, line := range proseLines(text) {
+		for i := 0; i < len(line); i++ {
+			if line[i] != '[' || i > 0 && (line[i-1] == ']' || line[i-1] == '\\') {
+				continue
+			}
+			end := strings.IndexAny(line[i+1:], "[]")
+			if end < 0 {
+				break
+			}
+			end += i + 1
+			if line[end] == '[' { // a nested or unclosed bracket: start again from the inner one
+				i = end - 1
+				continue
+			}
+			if end+1 < len(line) && strings.ContainsRune("([:", rune(line[end+1])) {
+				i = end // a link or a reference
+				continue
+			}
+			if ph := line[i : end+1]; looksLikePlaceholder(strings.TrimSpace(line[i+1:end])) && !slices.Contains(out, ph) {
+				out = append(out, ph)
+			}
+			i = end
 		}
-		if !slices.Contains(out, ph) {
-			out = append(out, ph)
+	}
+	return out
+}
+
+// looksLikePlaceholder: prose (a space inside) or a word in capitals.
+func looksLikePlaceholder(inner string) bool {
+	if len([]rune(inner)) < 2 {
+		return false
+	}
+	if strings.ContainsFunc(inner, unicode.IsSpace) {
+		return true
+	}
+	run := 0
+	for _, r := range inner {
+		if !unicode.IsUpper(r) {
+			run = 0
+			continue
 		}
+		if run++; run >= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// proseLines returns the lines of markdown text outside fenced and indented
+// code blocks, with inline code spans removed.
+func proseLines(text string) []string {
+	var out []string
+	fenced := false
+	for _, line := range strings.Split(text, "\n") {
+		if t := strings.TrimSpace(line); strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
+			fenced = !fenced
+			continue
+		}
+		if fenced || strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t") {
+			continue
+		}
+		var b strings.Builder
+		inCode := false
+		for _, r := range line {
+			if r == '`' {
+				inCode = !inCode
+				continue
+			}
+			if !inCode {
+				b.WriteRune(r)
+			}
+		}
+		out = append(out, b.String())
 	}
 	return out
 }

@@ -75,3 +75,46 @@ func TestRenderErrorsNameFileAndLine(t *testing.T) {
 func newTestTemplate(text string) (*template.Template, error) {
 	return template.New("t").Funcs(Funcs()).Option("missingkey=error").Parse(text)
 }
+
+func TestPlaceholders(t *testing.T) {
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Signing in works again. [One sentence on the cause, once you know it.] You need do nothing.", []string{"[One sentence on the cause, once you know it.]"}},
+		{"Reviewed by: [NAME, DATE]. [NAME, DATE] again.", []string{"[NAME, DATE]"}},
+		{"Reviewed by [REVIEWER].", []string{"[REVIEWER]"}},
+		{"See [our status page](https://status.example.com) and [the docs][docs].\n\n[docs]: https://example.com", nil},
+		{"- [ ] a task\n- [x] done", nil},
+		{"A footnote[1] and [cause], a single lower-case word, are not prose to replace.", nil},
+		{"In code: `[Not a placeholder here]`.\n```\n[Nor here, in a block]\n```", nil},
+		{"    [Nor in an indented block]", nil},
+		{"Nested [outer [Inner text to replace]] brackets.", []string{"[Inner text to replace]"}},
+		{"An open [bracket without end", nil},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		got := Placeholders(tt.text)
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("Placeholders(%q) = %q, want %q", tt.text, got, tt.want)
+		}
+	}
+}
+
+func TestFailingNamesNoRole(t *testing.T) {
+	for _, role := range roles {
+		got := Failing(role)
+		if role == "other" {
+			if got != "" {
+				t.Errorf("Failing(other) = %q, want \"\": a template speaks of its components instead", got)
+			}
+			continue
+		}
+		if got == "" || strings.Contains(got, "_") || strings.Contains(got, role) && role != "password" {
+			t.Errorf("Failing(%s) = %q, want customers' words without the role's name", role, got)
+		}
+	}
+	if got := Failing("dashboard"); got != "" {
+		t.Errorf("Failing of an unknown role = %q, want \"\"", got)
+	}
+}

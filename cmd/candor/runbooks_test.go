@@ -195,3 +195,36 @@ func TestAdvisorFollowsMeaning(t *testing.T) {
 		})
 	}
 }
+
+// Every placeholder the built-in templates leave for a person is one the
+// incidents store refuses to post, and the store refuses nothing else in
+// them: lint's rule (no placeholder in the automatic first update) and the
+// store's are the same rule.
+func TestBuiltinPlaceholdersAreRefusedByTheStore(t *testing.T) {
+	set, err := runbooks.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPlaceholder := 0
+	for _, rb := range set {
+		for _, tp := range rb.Templates {
+			resolved := tp.Name == runbooks.Resolution || tp.Name == runbooks.PostIncidentSummary
+			in := runbooks.SampleIncident(tp.Classification, resolved)
+			in.RecoveryCodes = true
+			out, err := tp.Render(in)
+			if err != nil {
+				t.Fatalf("%s %s (%s): %v", rb.ID, tp.Name, tp.Classification, err)
+			}
+			phs, refused := runbooks.Placeholders(out), incidents.Placeholder(out)
+			if (len(phs) > 0) != (refused != "") || len(phs) > 0 && phs[0] != refused {
+				t.Errorf("%s %s (%s): runbooks sees %q, the store refuses %q:\n%s", rb.ID, tp.Name, tp.Classification, phs, refused, out)
+			}
+			if len(phs) > 0 {
+				withPlaceholder++
+			}
+		}
+	}
+	if withPlaceholder < 10 {
+		t.Errorf("only %d built-in templates leave a placeholder; the follow-ups, resolutions and summaries should ask a person for the cause", withPlaceholder)
+	}
+}
