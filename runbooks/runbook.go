@@ -6,6 +6,10 @@
 // operator's own runbooks adds to them or replaces them by id ([Load]). When an
 // incident opens or changes, [Match] ranks the runbooks against what is failing,
 // and a runbook's [Template] renders a customer update from an [Incident].
+// Runbooks match on what a failure means (the failing step's role, its error
+// class, the classification), so that the built-ins fit any configuration;
+// [Lint] checks them against one, and [Uncovered] lists the failures it can
+// have that no runbook covers.
 // The file format is described in README.md.
 //
 // The package is a leaf: it knows nothing of probes or incidents beyond the
