@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"regexp"
 	"slices"
@@ -417,11 +418,20 @@ func TestPublicIncidentGainingASecuritySignal(t *testing.T) {
 	if got := d.leave(now, "login", twoLocs, "probe:login@eu", t0, "passed"); len(got) != 1 || got[0].Kind != KindProbeRecovered {
 		t.Errorf("the probes passing again produced %v, want only probe_recovered", kinds(got))
 	}
-	if !strings.Contains(d.Policy().CorrectionDraft(now), "[What customers should know") || Placeholder(d.Policy().CorrectionDraft(now)) == "" {
-		t.Errorf("the correction offered has no placeholder to replace: %q", d.Policy().CorrectionDraft(now))
+	var tl []TimelineEvent
+	for _, e := range evs {
+		b, _ := json.Marshal(e)
+		tl = append(tl, TimelineEvent{Incident: 7, At: e.At, Kind: e.Kind, Actor: e.Actor, Payload: b})
 	}
-	if d.Policy().CorrectionDraft(inc) != "" {
+	draft := d.Policy().CorrectionDraft(now, tl)
+	if !strings.Contains(draft, "**Correction:**") || Placeholder(draft) == "" {
+		t.Errorf("the correction offered has no placeholder to replace: %q", draft)
+	}
+	if d.Policy().CorrectionDraft(inc, tl) != "" {
 		t.Errorf("a correction offered for a non-security incident")
+	}
+	if d.Policy().CorrectionDraft(now, tl[:1]) != "" {
+		t.Errorf("a correction offered without the alert")
 	}
 }
 
@@ -608,6 +618,27 @@ func TestStorePublicIncidentRaisedAlertsOnCall(t *testing.T) {
 	}
 	if ups, _ := s.Updates(ctx, id, true); len(ups) != 1 {
 		t.Errorf("%d public updates, want only the first", len(ups))
+	}
+	// The console offers a correction, which cannot be posted as it is.
+	tl, err := s.Timeline(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	draft := s.Policy().CorrectionDraft(inc, tl)
+	if draft == "" {
+		t.Fatal("no correction offered")
+	}
+	var fe FieldErrors
+	if _, err := s.PostUpdate(ctx, id, Update{Message: draft, Actor: "person:ada"}); !errors.As(err, &fe) {
+		t.Errorf("the correction was posted with its placeholder: %v", err)
+	}
+	fixed := strings.Replace(draft, Placeholder(draft), "Signing in may fail; we will say more soon.", 1)
+	if _, err := s.PostUpdate(ctx, id, Update{Message: fixed, Actor: "person:ada"}); err != nil {
+		t.Fatal(err)
+	}
+	tl, _ = s.Timeline(ctx, id)
+	if inc, _ := s.Get(ctx, id); s.Policy().CorrectionDraft(inc, tl) != "" {
+		t.Errorf("a correction is still offered after a person posted one")
 	}
 	if got, want := scalar[int](t, pool, `select count(*) from incident_evidence where incident_id = $1`, id),
 		scalar[int](t, pool, `select count(distinct (run_at, probe, location)) from incident_evidence where incident_id = $1`, id); got != want {

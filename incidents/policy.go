@@ -140,13 +140,25 @@ func (p Policy) AutomaticUpdate(to Status, d TemplateData) (string, error) {
 	return msg, nil
 }
 
-// CorrectionDraft returns the public correction a person is offered when an
-// incident customers were told of is now classified security without a
-// person's confirmation, or "" for any other incident. Its placeholder must
-// be replaced before it can be posted: what to tell customers is a person's
-// decision.
-func (p Policy) CorrectionDraft(inc Incident) string {
-	if !inc.Public || inc.Classification != Security || inc.Confirmed {
+// CorrectionDraft returns the public update a person is offered when an
+// incident customers were told of has since been raised above non_security
+// by the evidence (its timeline holds the alert, and no person has posted
+// a public update since), or "". Its placeholder must be replaced before it
+// can be posted: what to tell customers is a person's decision.
+func (p Policy) CorrectionDraft(inc Incident, tl []TimelineEvent) string {
+	if !inc.Public || inc.Classification == NonSecurity {
+		return ""
+	}
+	alerted := false
+	for _, te := range tl {
+		switch {
+		case te.Kind == KindReminderDue && te.Event().Extra["alert"] == AlertPublicNowSecurity:
+			alerted = true
+		case te.Kind == KindUpdatePosted && strings.HasPrefix(te.Actor, "person:") && te.Event().Extra["visibility"] == string(Public):
+			alerted = false
+		}
+	}
+	if !alerted {
 		return ""
 	}
 	p = p.WithDefaults()
@@ -154,9 +166,12 @@ func (p Policy) CorrectionDraft(inc Incident) string {
 	if len(inc.Components) > 0 {
 		affecting = " affecting **" + listText(inc.Components) + "**"
 	}
-	return "**Correction:** our earlier update said that we had no indication of a security incident. " +
-		"We are now investigating a possible security problem" + affecting + ".\n\n" +
-		"[What customers should know or do now, in one or two sentences.]\n\n" +
+	first := "**Update:** we are still investigating the problem" + affecting + ", and are reviewing what our checks now show."
+	if inc.Classification == Security {
+		first = "**Correction:** our earlier update said that we had no indication of a security incident. " +
+			"We are now investigating a possible security problem" + affecting + "."
+	}
+	return first + "\n\n[What customers should know or do now, in one or two sentences.]\n\n" +
 		"We will post an update within " + humanDuration(p.Cadence.D) + "."
 }
 

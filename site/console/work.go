@@ -117,10 +117,11 @@ func (c *Console) incidentView(r *http.Request, id int64) (incidentView, error) 
 		name = runbooks.Resolution
 	}
 	v.Form.Message, v.Prefilled = c.fromRunbook(v.Inc, v.Runbooks, name)
-	if draft := c.o.Incidents.Policy().CorrectionDraft(v.Inc); draft != "" {
-		// Customers were told of this incident before it showed a security
-		// signal: offer the correction first (its placeholder blocks posting).
-		v.Form.Message, v.Prefilled = draft, ""
+	correction := c.o.Incidents.Policy().CorrectionDraft(v.Inc, tl)
+	if correction != "" {
+		// Customers were told of this incident before the evidence raised
+		// it: offer the correction first (its placeholder blocks posting).
+		v.Form.Message, v.Prefilled = correction, ""
 	}
 	if c.o.Probes != nil {
 		for _, pr := range v.Inc.Probes {
@@ -134,6 +135,10 @@ func (c *Console) incidentView(r *http.Request, id int64) (incidentView, error) 
 		}
 	}
 	v.Warnings = warnings(v.Inc)
+	if correction != "" {
+		v.Warnings = append(v.Warnings, "Customers were told of this incident before the evidence classified it "+string(v.Inc.Classification)+
+			": automatic public updates have stopped, and the public page still says what was last posted. Review it and post a correction (prefilled below).")
+	}
 	return v, nil
 }
 
@@ -230,9 +235,6 @@ func warnings(inc incidents.Incident) []string {
 	}
 	if inc.Classification != incidents.NonSecurity && !inc.Public {
 		out = append(out, "Nothing about this incident is public yet: a public update publishes it.")
-	}
-	if inc.Public && inc.Classification == incidents.Security && !inc.Confirmed {
-		out = append(out, "Customers were told of this incident before it showed a security signal: automatic public updates have stopped, and the public page still says what was last posted. Review it and post a correction (prefilled below).")
 	}
 	return out
 }
