@@ -2,6 +2,7 @@ package incidents
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ func drive(t testing.TB, ops []byte) {
 		*i++
 		return b
 	}
+	checked := 0
 	for i := 0; i < len(ops); {
 		op := next(&i)
 		arg := next(&i)
@@ -67,6 +69,28 @@ func drive(t testing.TB, ops []byte) {
 		case 7: // the clock jumps back a little
 			now = now.Add(-time.Duration(arg%30) * time.Second)
 		}
+		// Nothing said or decided by the system mixes security in: no
+		// security or undetermined incident is resolved or spoken for
+		// automatically, and no security signal alone puts a component in
+		// an outage.
+		for _, e := range s.log[checked:] {
+			inc := s.incs[e.Incident]
+			switch {
+			case e.Actor != "system" || e.Incident <= 0:
+			case e.Kind == KindStatusChanged && e.To == string(StatusResolved) && !autoResolvable(inc):
+				t.Fatalf("incident %d (%s) resolved by itself (after %d ops)", inc.ID, inc.Classification, i)
+			case e.Kind == KindUpdatePosted && e.Extra["visibility"] == string(Public) && inc.Classification != NonSecurity:
+				t.Fatalf("incident %d (%s) got an automatic public update (after %d ops)", inc.ID, inc.Classification, i)
+			}
+			if e.Kind == KindDetected && e.Classification == Security {
+				for _, c := range e.ComponentState {
+					if c.Status != Operational && !slices.ContainsFunc(e.Evidence, func(ev Evidence) bool { return ev.Verdict != Security }) {
+						t.Fatalf("a security signal alone put %s in %s (after %d ops)", c.Component, c.Status, i)
+					}
+				}
+			}
+		}
+		checked = len(s.log)
 		seen := map[string]int64{}
 		for _, inc := range s.open() {
 			if other, dup := seen[inc.Signature]; dup && inc.Signature != "" {
