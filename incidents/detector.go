@@ -263,8 +263,15 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 	case r.Outcome == probes.OutcomeFailed && st.Failing && inc != nil:
 		events = append(events, d.extend(st, *inc, r, ev, failing, n, actor, now)...)
 		if inc.Status == StatusMonitoring && len(failing) >= q && !frozen(*inc) {
+			// Its components take the status this failure means (a
+			// security signal alone leaves them operational).
+			status := outageStatus([]Evidence{ev}, len(failing) >= n)
+			var states []ComponentChange
+			for _, c := range inc.Components {
+				states = append(states, ComponentChange{Component: c, Status: status})
+			}
 			events = append(events, Event{Kind: KindStatusChanged, At: now, Actor: actor, Incident: inc.ID,
-				From: string(inc.Status), To: string(StatusInvestigating), Probe: r.Probe,
+				From: string(inc.Status), To: string(StatusInvestigating), Probe: r.Probe, ComponentState: states,
 				Reason: "the probe " + r.Probe + " is failing again"})
 			events = append(events, d.automaticUpdate(applyAll(*inc, events), StatusInvestigating, now)...)
 		}

@@ -278,6 +278,22 @@ func TestSecurityDuringPublicMonitoringOpensItsOwn(t *testing.T) {
 	if !reminded {
 		t.Errorf("on-call was not reminded of the security incident waiting in monitoring")
 	}
+	// The security fault returns: its incident is investigated again, and
+	// still no component is put in an outage for it.
+	for n := 1300; n < 1303; n++ {
+		s.round(n, twoLocs, skip2SA)
+	}
+	for _, inc := range sec {
+		got := s.incs[inc.ID]
+		if got.Classification == Security && got.Status != StatusInvestigating {
+			t.Errorf("security incident %d is %s after the fault returned, want investigating", got.ID, got.Status)
+		}
+		for c, st := range got.ComponentState {
+			if got.Classification == Security && st != Operational {
+				t.Errorf("security incident %d puts %s in %s", got.ID, c, st)
+			}
+		}
+	}
 }
 
 func TestProbeProblemsStayWithOnCall(t *testing.T) {
