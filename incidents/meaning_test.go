@@ -624,6 +624,9 @@ func TestStorePublicIncidentRaisedAlertsOnCall(t *testing.T) {
 	if got := alert.Extra["public_page"]; got != first[0].Body {
 		t.Errorf("the alert says the public page reads %q, want %q", got, first[0].Body)
 	}
+	if !strings.Contains(alert.Reason, "We are investigating a problem affecting **Login**") {
+		t.Errorf("the alert's reason does not quote the public page: %s", alert.Reason)
+	}
 	run(t, s, clk, 3, 8, nil)
 	inc, err := s.Get(ctx, id)
 	if err != nil {

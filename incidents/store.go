@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -249,8 +250,26 @@ func withPublicPage(ctx context.Context, tx pgx.Tx, evs []Event) error {
 			return fmt.Errorf("observe: public page of incident %d: %w", e.Incident, err)
 		}
 		e.Extra["public_page"] = body
+		if body != "" {
+			// Every channel shows the reason: on-call reads what customers read.
+			e.Reason += "; it says: \"" + excerpt(body, 400) + "\""
+		}
 	}
 	return nil
+}
+
+// excerpt returns text on one line, cut to at most n bytes at a rune
+// boundary with an ellipsis.
+func excerpt(text string, n int) string {
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) <= n {
+		return text
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut] + "…"
 }
 
 // lateResult is how long after its run a result counts as late: one kept
