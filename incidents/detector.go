@@ -232,7 +232,7 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 		if len(comps) > 0 {
 			st.SlowComponents = comps
 			events = append(events, Event{Kind: KindLatencyDegraded, At: now, Actor: actor, Probe: r.Probe,
-				Step: ev.Step, Components: comps, Locations: slow, Message: ev.Message})
+				Step: ev.Step, Role: ev.Role, Components: comps, Locations: slow, Message: ev.Message})
 		}
 	} else if len(st.SlowComponents) > 0 && (allFast || r.Outcome == probes.OutcomeFailed && len(failing) >= q) {
 		events = append(events, Event{Kind: KindLatencyRecovered, At: now, Actor: actor, Probe: r.Probe, Components: st.SlowComponents})
