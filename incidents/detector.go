@@ -245,11 +245,12 @@ func (d *Detector) Observe(st ProbeState, w World, r probes.Result, now time.Tim
 	}
 
 	switch {
-	case r.Outcome == probes.OutcomeFailed && st.Failing && inc != nil && d.fedDifferently(*inc, ev):
-		// The probe now fails in another way that must not be mixed into
-		// its incident (a security signal into a non-security one, a
-		// customer-facing failure into a probe problem): it stops feeding
-		// that incident, and its failure is a failure of its own.
+	case r.Outcome == probes.OutcomeFailed && st.Failing && inc != nil && d.fedDifferently(*inc, ev) && kindCount(st, failing, ev) >= q:
+		// The probe now fails, in a quorum of locations, in another way
+		// that must not be mixed into its incident (a security signal into
+		// a non-security one, a customer-facing failure into a probe
+		// problem): it stops feeding that incident, and its failure is a
+		// failure of its own. Below the quorum the run is only recorded.
 		events = append(events, d.leave(*inc, r.Probe, fresh, actor, now,
 			"the probe "+r.Probe+" now fails differently ("+string(probes.Role(ev.Role).Or())+", "+ev.Class+"): recorded as a failure of its own")...)
 		st.Failing, st.Incident = false, 0
@@ -508,20 +509,11 @@ func evidenceFor(events []Event, incident int64) []Evidence {
 // components, reopens one resolved within the cooldown, or opens a new one.
 func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []string, n int, actor string, now time.Time) ([]Event, bool) {
 	var evidence []Evidence
-	var comps, steps []string
-	started := time.Time{}
 	for _, name := range failing {
-		l := st.Locations[name]
-		if l.LastFailure != nil {
+		if l := st.Locations[name]; l.LastFailure != nil {
 			evidence = append(evidence, *l.LastFailure)
-			comps = appendUnique(comps, d.comps.forStep(r.Probe, l.LastFailure.Step, l.LastFailure.Role)...)
-			steps = appendUnique(steps, r.Probe+"/"+l.LastFailure.Step)
-		}
-		if started.IsZero() || l.FailingSince.Before(started) {
-			started = l.FailingSince
 		}
 	}
-	comps = d.comps.sorted(comps)
 	class := Classify(evidence)
 	// The failure this is: the run that decided the classification (a
 	// probe problem only when nothing else failed), this run when it did.
@@ -535,6 +527,32 @@ func (d *Detector) open(st *ProbeState, w World, r probes.Result, failing []stri
 		}
 	}
 	probeProblem := rep.ProbeProblem()
+	// An incident is one failure: runs of another kind at other locations
+	// (an availability failure still reported where a security signal now
+	// shows, a rate limit beside an outage) are not its evidence.
+	var comps, steps []string
+	started := time.Time{}
+	mine := evidence[:0:0]
+	for _, name := range failing {
+		l := st.Locations[name]
+		if l.LastFailure == nil || failureKind(*l.LastFailure) != failureKind(rep) {
+			continue
+		}
+		mine = append(mine, *l.LastFailure)
+		comps = appendUnique(comps, d.comps.forStep(r.Probe, l.LastFailure.Step, l.LastFailure.Role)...)
+		steps = appendUnique(steps, r.Probe+"/"+l.LastFailure.Step)
+		if started.IsZero() || l.FailingSince.Before(started) {
+			started = l.FailingSince
+		}
+	}
+	if len(mine) > 0 {
+		evidence = mine
+		class = Classify(evidence)
+	}
+	if started.IsZero() || started.After(now) {
+		started = now // the clock went back: never start after detection
+	}
+	comps = d.comps.sorted(comps)
 
 	// Maintenance suppresses availability incidents on its components;
 	// security evidence is never suppressed.
@@ -677,7 +695,9 @@ func (d *Detector) extend(st ProbeState, inc Incident, r probes.Result, ev Evide
 		events = append(events, Event{Kind: KindExtended, At: now, Actor: actor, Incident: inc.ID,
 			Probe: r.Probe, Step: r.FailedStep, Components: newComps, ComponentState: states, Locations: newLocs})
 	}
-	events = append(events, classificationEvents(inc, []Evidence{ev}, actor, now)...)
+	if !d.fedDifferently(inc, ev) {
+		events = append(events, classificationEvents(inc, []Evidence{ev}, actor, now)...)
+	}
 	return events
 }
 
@@ -757,6 +777,30 @@ func classificationEvents(inc Incident, ev []Evidence, actor string, now time.Ti
 // were told of gains a security signal (Extra["alert"]); the Store adds
 // what the public page says (Extra["public_page"]).
 const AlertPublicNowSecurity = "public_incident_now_security"
+
+// kindCount returns how many failing locations last failed in the same
+// kind of way as ev.
+func kindCount(st ProbeState, failing []string, ev Evidence) int {
+	n := 0
+	for _, name := range failing {
+		if l := st.Locations[name]; l.LastFailure != nil && failureKind(*l.LastFailure) == failureKind(ev) {
+			n++
+		}
+	}
+	return n
+}
+
+// failureKind sorts failures that must not share an incident: probe
+// problems, security signals, and what customers meet.
+func failureKind(e Evidence) string {
+	switch {
+	case e.ProbeProblem():
+		return "probe"
+	case e.Verdict == Security:
+		return "security"
+	}
+	return "customer"
+}
 
 // outageStatus is the status the components of a failure take: an outage
 // (major when every location fails) when the evidence shows customers

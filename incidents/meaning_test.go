@@ -664,3 +664,46 @@ func TestStorePublicIncidentRaisedAlertsOnCall(t *testing.T) {
 		t.Errorf("%d evidence rows for %d runs", got, want)
 	}
 }
+
+// The same fault while the public incident is still being investigated:
+// the probes that now raise a security signal leave it for a private
+// security incident of their own; the public incident is never classified
+// security and says nothing more by itself.
+func TestSecurityDuringPublicInvestigationOpensItsOwn(t *testing.T) {
+	s := newSim(t, Policy{})
+	s.round(0, twoLocs, eventsDown)
+	s.round(1, twoLocs, eventsDown)
+	if pub := s.incs[1]; !pub.Public || pub.Status != StatusInvestigating {
+		t.Fatalf("events_down incident %+v, want public and investigating", pub)
+	}
+	from := len(s.log)
+	skip2SA := func(p, l string, at time.Time) probes.Result {
+		if p == "login-remembered" {
+			return fail(p, l, at, "password", probes.ClassAssertion)
+		}
+		return fail(p, l, at, "password", probes.ClassSecurityCheck, probes.SignalSecondStepSkipped)
+	}
+	for n := 2; n < 6; n++ {
+		s.round(n, twoLocs, skip2SA)
+	}
+	if got := s.incs[1].Classification; got == Security {
+		t.Errorf("the public incident was reclassified security")
+	}
+	for _, e := range s.log[from:] {
+		if e.Incident == 1 && e.Kind == KindUpdatePosted {
+			t.Errorf("the public incident got an update: %v", e.Extra)
+		}
+	}
+	var sec []Incident
+	for _, inc := range s.sorted() {
+		if inc.Classification == Security {
+			sec = append(sec, inc)
+		}
+	}
+	if len(sec) != 1 || sec[0].ID == 1 || sec[0].Public {
+		t.Fatalf("security incidents %+v, want one private one of its own", sec)
+	}
+	if got := sec[0].ComponentState["Login"]; got != Operational {
+		t.Errorf("the security incident puts Login in %s", got)
+	}
+}
