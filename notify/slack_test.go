@@ -246,7 +246,7 @@ func TestSlackRootThreadRepliesAndEdits(t *testing.T) {
 	// Public: the root and the first public update only.
 	proot, pth := e.waitThread(publicCh, 1)
 	contains(t, "public root", proot.Blocks, "Investigating", fmt.Sprintf("%s/incidents/%d|", pageURL, id))
-	contains(t, "public update", pth[0].Text, "*Investigating*", "We are investigating failures affecting *Login*")
+	contains(t, "public update", pth[0].Text, "*Investigating*", "We are investigating a problem affecting *Login*")
 
 	e.post(id, incidents.Update{Status: incidents.StatusIdentified, Message: "We found the **cause**: a bad <deploy> & we roll it back. [Details](https://example.com/a?b=1&c=2)"})
 	root, th = e.waitThread(oncallCh, 4)
