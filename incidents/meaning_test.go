@@ -707,3 +707,17 @@ func TestSecurityDuringPublicInvestigationOpensItsOwn(t *testing.T) {
 		t.Errorf("the security incident puts Login in %s", got)
 	}
 }
+
+// Placeholder reads whatever people type: it never panics, and what it
+// finds is bracketed text found in the input.
+func FuzzPlaceholder(f *testing.F) {
+	for _, s := range []string{"[One sentence on the cause.]", "[a](b) [NAME, DATE]", "```\n[X Y]\n```", "`[", "[[]]", "[ü Ü]", "\\[Not this]"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p := Placeholder(s)
+		if p != "" && (!strings.Contains(s, p) || p[0] != '[' || p[len(p)-1] != ']') {
+			t.Errorf("Placeholder(%q) = %q", s, p)
+		}
+	})
+}

@@ -13,7 +13,8 @@ import (
 // ("[ ]", "[x]"), a footnote-like "[1]" and anything in code are not
 // placeholders.
 func Placeholder(text string) string {
-	for _, line := range proseLines(text) {
+	for _, pl := range proseLines(text) {
+		line, orig := pl[0], pl[1]
 		for i := 0; i < len(line); i++ {
 			if line[i] != '[' || i > 0 && (line[i-1] == ']' || line[i-1] == '\\') {
 				continue
@@ -31,9 +32,8 @@ func Placeholder(text string) string {
 				i = end
 				continue
 			}
-			inner := strings.TrimSpace(line[i+1 : end])
-			if looksLikePlaceholder(inner) {
-				return line[i : end+1]
+			if looksLikePlaceholder(strings.TrimSpace(line[i+1 : end])) {
+				return orig[i : end+1]
 			}
 			i = end
 		}
@@ -63,10 +63,12 @@ func looksLikePlaceholder(inner string) bool {
 	return false
 }
 
-// proseLines returns the lines of markdown text outside fenced code blocks,
-// with inline code spans blanked.
-func proseLines(text string) []string {
-	var out []string
+// proseLines returns the lines of markdown text outside fenced and
+// indented code blocks, each as {masked, original}: in masked, inline code
+// spans (with their backticks) are NUL bytes, so that brackets in code are
+// not read while what is returned comes from the text as typed.
+func proseLines(text string) [][2]string {
+	var out [][2]string
 	fenced := false
 	for _, line := range strings.Split(text, "\n") {
 		t := strings.TrimSpace(line)
@@ -77,18 +79,17 @@ func proseLines(text string) []string {
 		if fenced || strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t") {
 			continue
 		}
-		var b strings.Builder
+		masked := []byte(line)
 		inCode := false
-		for _, r := range line {
-			if r == '`' {
+		for i := range masked {
+			if masked[i] == '`' {
 				inCode = !inCode
-				continue
-			}
-			if !inCode {
-				b.WriteRune(r)
+				masked[i] = 0
+			} else if inCode {
+				masked[i] = 0
 			}
 		}
-		out = append(out, b.String())
+		out = append(out, [2]string{string(masked), line})
 	}
 	return out
 }
