@@ -156,6 +156,20 @@ func TestStoreEventsDownOutage(t *testing.T) {
 	if got := scalar[int](t, pool, `select count(*) from incidents`); got != 1 {
 		t.Errorf("%d incidents in all, want 1", got)
 	}
+	// Customers heard at every automatic move, in UTC, with the duration.
+	ups, err = s.Updates(ctx, inc.ID, true)
+	if err != nil || len(ups) != 3 || ups[1].Status != StatusMonitoring || ups[2].Status != StatusResolved {
+		t.Fatalf("public updates %+v %v, want the first, monitoring and resolved", ups, err)
+	}
+	for _, want := range []string{"Signing in works again since 2025-03-04 08:03 UTC",
+		"Between 2025-03-04 08:00 UTC and 2025-03-04 08:03 UTC (2m), signing in failed after the password was entered"} {
+		if !strings.Contains(ups[2].Body, want) {
+			t.Errorf("resolution lacks %q:\n%s", want, ups[2].Body)
+		}
+	}
+	if got := scalar[int](t, pool, `select count(*) from outbox where incident_id = $1 and kind = 'update_posted' and public`, inc.ID); got != 3 {
+		t.Errorf("public update outbox rows %d, want 3", got)
+	}
 
 	// The note draft carries the right UTC times and durations.
 	draft, err := s.DraftNote(ctx, inc.ID)
