@@ -48,6 +48,7 @@ func FuzzCheck(f *testing.F) {
 	f.Add("probes:\n  - name: a\n    target: http://x\n    steps: [{url: /, expect: [{status: 200}], extract: [{var: v, css: \"a[href^=x] b.c\"}]}]\n")
 	f.Add("probes:\n  - name: a\n    steps: [{url: \"{{ totp .s }}\", json: {a: [\"{{ .b }}\"]}, expect: [{body: {json: \"$.a[0]\", equals: x}}]}]\n")
 	f.Add("probes: [{name: a, secrets: {s: x}, steps: [{url: http://h/, let: {c: '{{ totp .s \"sha512\" 8 }}'}}]}]\n")
+	f.Add("probes:\n  - name: a\n    interval: 30s\n    locations: [eu, {name: us, vars: {u: b}, secrets: {s: JBSWY3DPEHPK3PXP}}]\n    secrets: {s: JBSWY3DPEHPK3PXP}\n    tls: {ca_file: /nonexistent, server_name: x}\n    steps: [{url: http://h/, role: second_factor, form: {c: '{{ totp .s }}'}}]\n")
 	f.Fuzz(func(t *testing.T, doc string) {
 		src, err := config.Parse("f.yaml", []byte(doc))
 		if err != nil {
@@ -57,5 +58,25 @@ func FuzzCheck(f *testing.F) {
 		var ps []Probe
 		c.Decode("$.probes", &ps)
 		Check(c, "$.probes", ps)
+	})
+}
+
+// FuzzSaid: whatever a target answers, what a message quotes of it is short
+// and holds no control characters.
+func FuzzSaid(f *testing.F) {
+	for _, s := range []string{"<title>x</title>", `{"error":{"message":"m"}}`, "plain", "<p>a<script>b</script>", "{", "\x00\xff"} {
+		f.Add("text/html", s)
+		f.Add("application/json", s)
+	}
+	f.Fuzz(func(t *testing.T, contentType, body string) {
+		got := said(contentType, []byte(body))
+		if n := len([]rune(got)); n > saidLimit+1 {
+			t.Fatalf("said %d characters: %q", n, got)
+		}
+		for _, r := range got {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("a control character in %q", got)
+			}
+		}
 	})
 }
