@@ -89,6 +89,7 @@ func TestCheckLocations(t *testing.T) {
 		problems        []string // "" items: none
 	}{
 		{name: "plain names", locations: `[eu-west, us-east]`},
+		{name: "a tagged name", locations: `[!!str eu-west]`},
 		{name: "accounts per location", locations: `
       - name: eu-west
         vars: {user: eu@example.com}

@@ -106,6 +106,10 @@ func (l *Location) UnmarshalYAML(n ast.Node) error {
 	case *ast.StringNode:
 		*l = Location{Name: v.Value}
 		return nil
+	case *ast.TagNode: // "!!str eu-west": the tagged value is what counts
+		if v.Value != nil {
+			return l.UnmarshalYAML(v.Value)
+		}
 	case *ast.MappingNode, *ast.MappingValueNode:
 		type plain Location // without this method
 		var pl plain
