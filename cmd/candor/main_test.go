@@ -254,7 +254,8 @@ func TestProbeRunWalksTheDemoFlows(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // cmdProbe starts the demo target here
-	dataDir := t.TempDir() // where probe run finds (or starts) the database of its code claims
+	// Where probe run finds (or starts) the database of its code claims.
+	dataDir := t.TempDir()
 	for _, name := range []string{"login", "login-remembered", "login-security"} {
 		code, stdout, stderr := runCmd(t, t.Context(), "probe", "run", name, "--demo-listen", addr, "--data-dir", dataDir)
 		if code != 0 || !strings.Contains(stdout, "totp") {
